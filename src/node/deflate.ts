@@ -1,0 +1,518 @@
+/**
+ * permessage-deflate (RFC 7692) on top of `node:zlib`: negotiation (rules in
+ * `../protocol/deflate-params.ts`) and the per-connection raw deflate/inflate streams.
+ *
+ * Data path, per connection and per direction, one "lane":
+ * - calls are queued in the lane and run one at a time, in call order, each as one job of the
+ *   process-wide zlib limiter (ws#1202: unbounded concurrent zlib work fragments glibc's heap);
+ * - each call writes its frame to the zlib stream and flushes, so the callback fires when that
+ *   frame's bytes are through;
+ * - zlib streams are created on first use, so an idle connection owns no zlib memory.
+ *
+ * Every zlib event handler first checks that its stream is still the live one. A stream is
+ * dropped (and closed) on error, on a payload over the limit and on `cleanup()`; whatever it does
+ * after that (a late flush callback, an error) is ignored, so no job can call back twice or hand
+ * back a slot twice (ws#1617 was a slot leaked by a connection closed mid-flush).
+ */
+import * as zlib from "node:zlib";
+import {
+  buildDeflateOffer,
+  checkDeflateResponse,
+  type DeflateNegotiationOptions,
+  formatDeflateParams,
+  MIN_WINDOW_BITS,
+  type NegotiatedDeflate,
+  PERMESSAGE_DEFLATE,
+  selectDeflateOffer,
+  validateDeflateOptions,
+} from "../protocol/deflate-params.js";
+import { ErrorCodes, ProtocolError } from "../protocol/errors.js";
+import type { ExtensionOffer } from "../protocol/extensions.js";
+import type { MessageDeflater, MessageInflater } from "../protocol/types.js";
+import { getZlibLimiter, type Limiter, type LimiterStats, LimiterTask } from "./limiter.js";
+
+/** The `perMessageDeflate` options, with ws's names and defaults. */
+export interface PerMessageDeflateOptions {
+  /** Payloads smaller than this many bytes are sent uncompressed (the socket applies it). Default 1024. */
+  threshold?: number;
+  /**
+   * Cap on zlib jobs running at once, process-wide. Default 10. As in ws, the first instance
+   * created fixes it for the process.
+   */
+  concurrencyLimit?: number;
+  /** See {@link DeflateNegotiationOptions.serverNoContextTakeover}. */
+  serverNoContextTakeover?: boolean;
+  /** See {@link DeflateNegotiationOptions.clientNoContextTakeover}. */
+  clientNoContextTakeover?: boolean;
+  /** See {@link DeflateNegotiationOptions.serverMaxWindowBits}. */
+  serverMaxWindowBits?: number | boolean;
+  /** See {@link DeflateNegotiationOptions.clientMaxWindowBits}. */
+  clientMaxWindowBits?: number | boolean;
+  /** Passed to `zlib.createDeflateRaw` (`windowBits` is always the negotiated one). */
+  zlibDeflateOptions?: zlib.ZlibOptions;
+  /** Passed to `zlib.createInflateRaw` (`windowBits` is always the negotiated one). */
+  zlibInflateOptions?: zlib.ZlibOptions;
+}
+
+/**
+ * The error every outstanding `compress`/`decompress` callback gets when `cleanup()` runs first,
+ * and any call made after it. The connection is gone; the socket should ignore it beyond failing
+ * the matching send callback.
+ */
+export class DeflateClosedError extends Error {
+  /** Stable identifier, in the style of the protocol error codes. */
+  readonly code = "WS_ERR_DEFLATE_CLOSED";
+
+  constructor() {
+    super("permessage-deflate was cleaned up before the data was processed");
+    this.name = "DeflateClosedError";
+  }
+}
+
+type Callback = (error: Error | null, result?: Buffer) => void;
+
+/** One `compress`/`decompress` call waiting in, or running from, a lane. */
+interface ZlibOp {
+  data: Buffer;
+  fin: boolean;
+  callback: Callback;
+}
+
+/**
+ * The calls of one direction of one connection. It is its own limiter task, reused for every call,
+ * so queueing a job allocates nothing beyond the call record.
+ */
+class Lane extends LimiterTask {
+  /** Calls not started yet, oldest first. */
+  readonly pending: ZlibOp[] = [];
+  /** The call holding the limiter slot, if any. */
+  active: ZlibOp | null = null;
+
+  constructor(
+    private readonly start: (op: ZlibOp) => void,
+    private readonly fail: (error: Error) => void,
+  ) {
+    super();
+  }
+
+  override run(): void {
+    const op = this.pending.shift();
+    if (op === undefined) return; // unreachable: a lane is only added with work pending
+    this.active = op;
+    try {
+      this.start(op);
+    } catch (error) {
+      // zlib throws synchronously for bad user options (e.g. a memLevel out of range); that must
+      // reach the caller as an error, not leave the slot taken.
+      this.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}
+
+/** The 4 bytes a sync flush ends with, removed by the sender and re-added by the receiver. */
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/**
+ * zlib cannot deflate with a 2^8 window: it silently uses 2^9 (zlib 1.2.9+). Inflating is fine
+ * with any window at least as large as the sender's, so our inflaters use at least 2^9.
+ */
+const MIN_ZLIB_WINDOW_BITS = 9;
+
+function concat(chunks: Buffer[], length: number): Buffer {
+  // One chunk (the common case for small messages) is returned as is, saving a copy.
+  if (chunks.length === 1) return chunks[0] as Buffer;
+  return Buffer.concat(chunks, length);
+}
+
+/**
+ * The permessage-deflate extension for one connection: negotiates (`offer`/`acceptResponse` on
+ * a client, `accept` on a server), then inflates received and deflates sent messages.
+ */
+export class PerMessageDeflate implements MessageInflater, MessageDeflater {
+  /** The extension token. */
+  static readonly extensionName = PERMESSAGE_DEFLATE;
+
+  /** Payloads smaller than this are sent uncompressed (the socket applies it). */
+  readonly threshold: number;
+
+  private readonly options: PerMessageDeflateOptions;
+  private readonly isServer: boolean;
+  private readonly maxPayload: number;
+  private readonly limiter: Limiter;
+  private params: NegotiatedDeflate | null = null;
+  private closed = false;
+
+  private readonly inflateLane: Lane;
+  private inflater: zlib.InflateRaw | null = null;
+  private inflaterEnded = false;
+  private inflaterFlushed: (error?: Error | null) => void = () => {};
+  // The message being inflated: its output so far, over every frame since the last `fin`.
+  private inflated: Buffer[] = [];
+  private inflatedLength = 0;
+
+  private readonly deflateLane: Lane;
+  private deflater: zlib.DeflateRaw | null = null;
+  private deflaterFlushed: (error?: Error | null) => void = () => {};
+  private deflated: Buffer[] = [];
+  private deflatedLength = 0;
+
+  /**
+   * @param options - ws's `perMessageDeflate` options (`true` in ws maps to `{}`)
+   * @param isServer - which end of the connection we are
+   * @param maxPayload - cap in bytes on an inflated message; 0 means no limit
+   * @throws RangeError or TypeError for invalid options
+   */
+  constructor(
+    options: PerMessageDeflateOptions | undefined,
+    isServer: boolean,
+    maxPayload: number,
+  ) {
+    this.options = options ?? {};
+    validateDeflateOptions(this.options);
+    const threshold = this.options.threshold ?? 1024;
+    if (typeof threshold !== "number" || Number.isNaN(threshold)) {
+      throw new TypeError("perMessageDeflate.threshold must be a number");
+    }
+    this.threshold = threshold;
+    this.isServer = isServer;
+    this.maxPayload = Math.max(maxPayload, 0);
+    this.limiter = getZlibLimiter(this.options.concurrencyLimit ?? 10);
+    this.inflateLane = new Lane(
+      (op) => this.startInflate(op),
+      (error) => this.failInflate(error),
+    );
+    this.deflateLane = new Lane(
+      (op) => this.startDeflate(op),
+      (error) => this.failDeflate(error),
+    );
+  }
+
+  /** The agreed parameters, or `null` before (or without) a successful negotiation. */
+  get negotiated(): NegotiatedDeflate | null {
+    return this.params;
+  }
+
+  /**
+   * False when the window agreed for our direction is 2^8 (or nothing is agreed). zlib cannot
+   * produce an 8-bit-window raw deflate stream (it silently uses 9 bits), so a peer that holds us
+   * to 8 gets every message uncompressed, which RFC 7692 §6 allows for any message. The socket
+   * must check this before calling {@link compress}.
+   */
+  get canCompress(): boolean {
+    const params = this.params;
+    if (params === null || this.closed) return false;
+    const bits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    return bits > MIN_WINDOW_BITS;
+  }
+
+  /** Client: the `Sec-WebSocket-Extensions` value to send. */
+  offer(): string {
+    return formatDeflateParams(buildDeflateOffer(this.negotiationOptions()));
+  }
+
+  /**
+   * Server: picks the first acceptable offer (RFC 7692 §5.1; invalid ones are declined, not
+   * fatal) and returns the `Sec-WebSocket-Extensions` value to answer with, or `null` to answer
+   * without the extension.
+   *
+   * @param offers - every element of the request header named `permessage-deflate`, in order
+   */
+  accept(offers: ExtensionOffer[]): string | null {
+    if (!this.isServer) throw new Error("accept() is for servers; clients use acceptResponse()");
+    const acceptance = selectDeflateOffer(offers, this.negotiationOptions());
+    this.params = acceptance === null ? null : acceptance.negotiated;
+    return acceptance === null ? null : formatDeflateParams(acceptance.response);
+  }
+
+  /**
+   * Client: checks the server's answer to {@link offer} (RFC 7692 §5, §7.1) and adopts it.
+   *
+   * @param response - the permessage-deflate elements of the response header
+   * @throws Error whose message says what is wrong; the client must fail the connection
+   */
+  acceptResponse(response: ExtensionOffer[]): void {
+    if (this.isServer) throw new Error("acceptResponse() is for clients; servers use accept()");
+    const result = checkDeflateResponse(response, this.negotiationOptions());
+    if (!result.ok) {
+      this.params = null;
+      throw new Error(`Invalid ${PERMESSAGE_DEFLATE} response: ${result.reason}`);
+    }
+    this.params = result.value;
+  }
+
+  /**
+   * Inflates one frame of a compressed message (RFC 7692 §7.2.2). Calls back exactly once: with
+   * no result for a non-final frame, with the whole message on `fin`, or with a
+   * {@link ProtocolError} (1009 over `maxPayload`, 1007 for corrupt data). Calls may be made
+   * before earlier ones called back; they run in order. `data` must not change until then.
+   */
+  decompress(data: Buffer, fin: boolean, callback: Callback): void {
+    this.enqueue(this.inflateLane, data, fin, callback);
+  }
+
+  /**
+   * Deflates one frame's worth of a message (RFC 7692 §7.2.1). On `fin` the result has the
+   * trailing `00 00 ff ff` removed (an empty message gives the single byte `00`, §7.2.3.6);
+   * otherwise it ends with a sync flush so the frame is self-contained. Calls back exactly once,
+   * in call order. Only call it when {@link canCompress} is true. `data` must not change until
+   * the callback.
+   */
+  compress(data: Buffer, fin: boolean, callback: Callback): void {
+    if (!this.closed && this.params !== null && !this.canCompress) {
+      process.nextTick(
+        callback,
+        new Error("Cannot compress: the negotiated window (2^8) is one zlib cannot produce"),
+      );
+      return;
+    }
+    this.enqueue(this.deflateLane, data, fin, callback);
+  }
+
+  /**
+   * The connection ended: closes the zlib streams, gives back every limiter slot this instance
+   * holds or waits for, and calls every outstanding callback once with a
+   * {@link DeflateClosedError} (on a later tick). Anything zlib reports afterwards is ignored.
+   * Idempotent.
+   */
+  cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const dropped: ZlibOp[] = [];
+    for (const lane of [this.inflateLane, this.deflateLane]) {
+      this.limiter.cancel(lane);
+      if (lane.active !== null) dropped.push(lane.active);
+      lane.active = null;
+      for (const op of lane.pending) dropped.push(op);
+      lane.pending.length = 0;
+    }
+    this.discardInflater();
+    this.discardDeflater();
+    for (const op of dropped) process.nextTick(op.callback, new DeflateClosedError());
+  }
+
+  private negotiationOptions(): DeflateNegotiationOptions {
+    return this.options;
+  }
+
+  private enqueue(lane: Lane, data: Buffer, fin: boolean, callback: Callback): void {
+    if (this.closed) {
+      process.nextTick(callback, new DeflateClosedError());
+      return;
+    }
+    if (this.params === null) {
+      process.nextTick(callback, new Error(`${PERMESSAGE_DEFLATE} has not been negotiated`));
+      return;
+    }
+    lane.pending.push({ data, fin, callback });
+    if (lane.active === null && !lane.limiterBusy) this.limiter.add(lane);
+  }
+
+  /** Ends the lane's running call: gives back its slot, calls back, queues the next call. */
+  private finish(lane: Lane, error: Error | null, result?: Buffer): void {
+    const op = lane.active;
+    if (op === null) return;
+    lane.active = null;
+    this.limiter.release(lane);
+    try {
+      op.callback(error, result);
+    } finally {
+      // Queued after the callback so results come back in call order even if the next call
+      // fails synchronously; `finally` so a throwing callback cannot strand the queue.
+      if (lane.pending.length > 0 && lane.active === null && !lane.limiterBusy && !this.closed) {
+        this.limiter.add(lane);
+      }
+    }
+  }
+
+  // ---- inflate ---------------------------------------------------------------------------
+
+  private createInflater(params: NegotiatedDeflate): zlib.InflateRaw {
+    const peerBits = this.isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits;
+    const stream = zlib.createInflateRaw({
+      ...this.options.zlibInflateOptions,
+      windowBits: Math.max(peerBits, MIN_ZLIB_WINDOW_BITS),
+    });
+    this.inflater = stream;
+    this.inflaterEnded = false;
+    // Listeners are made once per stream, not per call, and each ignores a dropped stream.
+    stream.on("data", (chunk: Buffer) => {
+      if (this.inflater === stream) this.onInflateData(chunk);
+    });
+    stream.on("error", (error: Error) => {
+      if (this.inflater === stream) {
+        this.failInflate(
+          new ProtocolError(
+            ErrorCodes.INVALID_COMPRESSED_DATA,
+            1007,
+            `Invalid compressed data: ${error.message}`,
+          ),
+        );
+      }
+    });
+    // A block with BFINAL set ends zlib's stream (RFC 7692 §7.2.3.4 allows it); the next call
+    // then needs a fresh inflater.
+    stream.on("end", () => {
+      if (this.inflater === stream) this.inflaterEnded = true;
+    });
+    this.inflaterFlushed = (error) => {
+      if (this.inflater === stream) this.onInflateFlushed(stream, error);
+    };
+    return stream;
+  }
+
+  private startInflate(op: ZlibOp): void {
+    const params = this.params as NegotiatedDeflate; // enqueue() refuses calls before negotiation
+    let stream = this.inflater;
+    if (stream !== null && (this.inflaterEnded || stream.readableEnded || stream.destroyed)) {
+      this.discardInflater();
+      stream = null;
+    }
+    if (stream === null) stream = this.createInflater(params);
+    stream.write(op.data);
+    if (op.fin) stream.write(TRAILER);
+    stream.flush(zlib.constants.Z_SYNC_FLUSH, this.inflaterFlushed);
+  }
+
+  private onInflateData(chunk: Buffer): void {
+    this.inflatedLength += chunk.length;
+    // Checked as output arrives, so a small frame that inflates to gigabytes (a "zip bomb") is
+    // stopped after maxPayload bytes, never buffered whole.
+    if (this.maxPayload > 0 && this.inflatedLength > this.maxPayload) {
+      this.failInflate(
+        new ProtocolError(ErrorCodes.UNSUPPORTED_MESSAGE_LENGTH, 1009, "Max payload size exceeded"),
+      );
+      return;
+    }
+    this.inflated.push(chunk);
+  }
+
+  private onInflateFlushed(stream: zlib.InflateRaw, error?: Error | null): void {
+    const op = this.inflateLane.active;
+    if (op === null) return;
+    if (error) {
+      this.failInflate(
+        new ProtocolError(
+          ErrorCodes.INVALID_COMPRESSED_DATA,
+          1007,
+          `Invalid compressed data: ${error.message}`,
+        ),
+      );
+      return;
+    }
+    if (!op.fin) {
+      this.finish(this.inflateLane, null);
+      return;
+    }
+    const message =
+      this.inflatedLength === 0 ? Buffer.alloc(0) : concat(this.inflated, this.inflatedLength);
+    this.inflated = [];
+    this.inflatedLength = 0;
+    const params = this.params as NegotiatedDeflate;
+    if (this.inflaterEnded || stream.readableEnded) {
+      this.discardInflater();
+    } else if (this.isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover) {
+      // The peer starts each message with an empty window, so must we (RFC 7692 §7.1.1).
+      stream.reset();
+    }
+    this.finish(this.inflateLane, null, message);
+  }
+
+  /** Fails the running inflate call; the stream is dropped, since its state is now unknown. */
+  private failInflate(error: Error): void {
+    this.discardInflater();
+    this.inflated = [];
+    this.inflatedLength = 0;
+    this.finish(this.inflateLane, error);
+  }
+
+  private discardInflater(): void {
+    const stream = this.inflater;
+    if (stream === null) return;
+    this.inflater = null;
+    this.inflaterEnded = false;
+    // Our listeners stay attached and now ignore everything, including a late 'error'.
+    stream.close();
+  }
+
+  // ---- deflate ---------------------------------------------------------------------------
+
+  private createDeflater(params: NegotiatedDeflate): zlib.DeflateRaw {
+    const bits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    const stream = zlib.createDeflateRaw({ ...this.options.zlibDeflateOptions, windowBits: bits });
+    this.deflater = stream;
+    stream.on("data", (chunk: Buffer) => {
+      if (this.deflater === stream) {
+        this.deflated.push(chunk);
+        this.deflatedLength += chunk.length;
+      }
+    });
+    stream.on("error", (error: Error) => {
+      if (this.deflater === stream) this.failDeflate(error);
+    });
+    this.deflaterFlushed = (error) => {
+      if (this.deflater === stream) this.onDeflateFlushed(stream, error);
+    };
+    return stream;
+  }
+
+  private startDeflate(op: ZlibOp): void {
+    const params = this.params as NegotiatedDeflate;
+    const stream = this.deflater ?? this.createDeflater(params);
+    stream.write(op.data);
+    // A sync flush on every call, not just on `fin`, so each frame's bytes are complete and
+    // the callback can fire as soon as they are.
+    stream.flush(zlib.constants.Z_SYNC_FLUSH, this.deflaterFlushed);
+  }
+
+  private onDeflateFlushed(stream: zlib.DeflateRaw, error?: Error | null): void {
+    const op = this.deflateLane.active;
+    if (op === null) return;
+    if (error) {
+      this.failDeflate(error);
+      return;
+    }
+    let output = this.deflatedLength === 0 ? null : concat(this.deflated, this.deflatedLength);
+    this.deflated = [];
+    this.deflatedLength = 0;
+    if (op.fin) {
+      if (output === null || output.length <= TRAILER.length) {
+        // zlib skips a sync flush that follows another with no input between, and a message
+        // that is nothing but the marker is empty: either way the message is the single byte
+        // 0x00 of an empty stored block (RFC 7692 §7.2.3.6).
+        output = Buffer.from([0x00]);
+      } else if (output.subarray(output.length - TRAILER.length).equals(TRAILER)) {
+        output = output.subarray(0, output.length - TRAILER.length); // RFC 7692 §7.2.1
+      } else {
+        this.failDeflate(new Error("zlib output did not end with a sync flush marker"));
+        return;
+      }
+      const params = this.params as NegotiatedDeflate;
+      if (this.isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover) {
+        stream.reset();
+      }
+    }
+    this.finish(this.deflateLane, null, output ?? Buffer.alloc(0));
+  }
+
+  private failDeflate(error: Error): void {
+    this.discardDeflater();
+    this.deflated = [];
+    this.deflatedLength = 0;
+    this.finish(this.deflateLane, error);
+  }
+
+  private discardDeflater(): void {
+    const stream = this.deflater;
+    if (stream === null) return;
+    this.deflater = null;
+    stream.close();
+  }
+}
+
+/**
+ * Counters of the process-wide zlib limiter (for tests and metrics). Creates the limiter with
+ * the default limit if no {@link PerMessageDeflate} exists yet.
+ */
+export function limiterStats(): LimiterStats {
+  return getZlibLimiter().stats();
+}

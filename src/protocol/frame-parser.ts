@@ -1,0 +1,537 @@
+/**
+ * Incremental frame parser and message assembler (RFC 6455 §5, RFC 7692 §6).
+ *
+ * Bytes go in through {@link FrameParser.push} in any split, down to one byte at a time; messages,
+ * pings, pongs, the peer's close and protocol errors come out through {@link FrameParserEvents}.
+ * It never touches a socket, a timer or zlib: inflation is reached through the injected
+ * {@link MessageInflater}, so every rule can be tested with plain byte arrays.
+ *
+ * Speed: every frame of a received chunk is parsed in one pass, and a frame that arrives whole in
+ * one chunk is delivered as a view of that chunk, unmasked in place: no copy, no allocation beyond
+ * the view. Only frames split across chunks, and fragmented messages, are copied, into buffers that
+ * grow geometrically, so memory stays proportional to bytes received, never to the number of
+ * pieces they came in (ws 8.21 "tiny fragments" advisory).
+ */
+import { decodeClosePayload } from "./close.js";
+import { ErrorCodes, type FailureCloseCode, ProtocolError } from "./errors.js";
+import { unmask } from "./mask.js";
+import { Opcode } from "./opcodes.js";
+import type { MessageInflater } from "./types.js";
+import { isValidUtf8, Utf8Validator } from "./utf8.js";
+
+/** What the parser reports. Handlers may throw: the parser keeps its place (see `run`). */
+export interface FrameParserEvents {
+  /** A complete data message. `data` may be a view into a received chunk. */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  /** A ping frame's payload (0–125 bytes). */
+  onPing(data: Buffer): void;
+  /** A pong frame's payload (0–125 bytes). */
+  onPong(data: Buffer): void;
+  /** The peer's close frame: code 1005 when it carried none. Nothing is parsed after it. */
+  onClose(code: number, reason: Buffer): void;
+  /** The peer broke the protocol or a limit. Nothing is parsed after it. */
+  onError(error: ProtocolError): void;
+}
+
+/** Parser settings; all limits are per connection. */
+export interface FrameParserOptions {
+  /** Server role: frames must be masked. Client role: frames must not be (RFC 6455 §5.1). */
+  isServer: boolean;
+  /** Largest message in bytes (announced, summed over fragments and inflated); 0 = no limit. */
+  maxPayload: number;
+  /** Most frames one data message may span; empty fragments count. 0 = no limit. */
+  maxFragments: number;
+  /** Skip UTF-8 validation of text messages (trusted peers only). */
+  skipUTF8Validation: boolean;
+  /** The negotiated permessage-deflate inflater, or null: RSV1 is then a protocol error. */
+  inflater: MessageInflater | null;
+}
+
+/** Default cap on frames per message: far above Autobahn 9.x (65,536) and any real sender. */
+export const DEFAULT_MAX_FRAGMENTS = 131_072;
+
+/** 2^53 − 1: larger 64-bit lengths cannot be represented exactly by a JavaScript number. */
+const MAX_SAFE_LENGTH = Number.MAX_SAFE_INTEGER;
+/** First allocation for a fragmented message. */
+const INITIAL_CAPACITY = 16 * 1024;
+/** Pieces of a split payload at least this big are kept by reference; smaller ones are copied. */
+const SMALL_PIECE = 4 * 1024;
+/** Size of the buffer small pieces are coalesced into. */
+const TAIL_SIZE = 16 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+const enum State {
+  Header,
+  Payload,
+  Inflating,
+  Done,
+}
+
+/** See the module comment. One instance per connection. */
+export class FrameParser {
+  private readonly events: FrameParserEvents;
+  private readonly isServer: boolean;
+  private readonly maxPayload: number;
+  private readonly maxFragments: number;
+  private readonly skipUTF8Validation: boolean;
+  private readonly inflater: MessageInflater | null;
+
+  private state = State.Header;
+  private paused = false;
+  private running = false;
+  /** An inflated message waiting to be delivered by `run` (which honours pause and throws). */
+  private inflated: Buffer | null = null;
+
+  /** The chunk being parsed and the position in it. */
+  private chunk: Buffer = EMPTY;
+  private pos = 0;
+  /** Chunks that arrived while paused or inflating. */
+  private readonly queue: Buffer[] = [];
+
+  /** A header split across chunks is gathered here (at most 14 bytes). */
+  private readonly headerBytes = Buffer.alloc(14);
+  private headerHave = 0;
+
+  // The frame being read.
+  private fin = false;
+  private rsv1 = false;
+  private opcode = 0;
+  private masked = false;
+  private readonly maskKey = new Uint8Array(4);
+  private payloadLength = 0;
+  /**
+   * A payload split across chunks is gathered here: large pieces by reference, small ones copied
+   * into `tail`, so retained overhead is bounded by bytes received (1-byte chunks cost 1 byte
+   * each, not a Buffer object each) and the payload is copied once, at its exact size, at the end.
+   */
+  private readonly pieces: Buffer[] = [];
+  private tail: Buffer | null = null;
+  private tailUsed = 0;
+  private bodyHave = 0;
+
+  // The data message being assembled from fragments (messageOpcode 0 = none in progress).
+  private messageOpcode = 0;
+  private messageCompressed = false;
+  private fragments = 0;
+  /** Bytes of the message so far, as received on the wire (compressed or not). */
+  private messageLength = 0;
+  private message: Buffer | null = null;
+  private readonly utf8 = new Utf8Validator();
+
+  /**
+   * @param options - role and limits
+   * @param events - where parsed messages and errors go
+   */
+  constructor(options: FrameParserOptions, events: FrameParserEvents) {
+    this.events = events;
+    this.isServer = options.isServer;
+    this.maxPayload = options.maxPayload;
+    this.maxFragments = options.maxFragments;
+    this.skipUTF8Validation = options.skipUTF8Validation;
+    this.inflater = options.inflater;
+  }
+
+  /** True once the peer's close frame or a protocol error ended parsing. */
+  get finished(): boolean {
+    return this.state === State.Done;
+  }
+
+  /** True while parsing waits for {@link resume} or for the inflater: more input only queues. */
+  get blocked(): boolean {
+    return this.paused || this.state === State.Inflating;
+  }
+
+  /** True when nothing is queued, half-parsed or waiting to be delivered. */
+  get idle(): boolean {
+    return this.inflated === null && this.pos >= this.chunk.length && this.queue.length === 0;
+  }
+
+  /** Bytes received but not yet parsed (queued while blocked). */
+  get queuedBytes(): number {
+    let total = this.chunk.length - this.pos;
+    for (const chunk of this.queue) total += chunk.length;
+    return total;
+  }
+
+  /** Feeds received bytes. Events fire synchronously unless the parser is blocked. */
+  push(chunk: Buffer): void {
+    if (this.state === State.Done || chunk.length === 0) return;
+    if (this.pos < this.chunk.length) this.queue.push(chunk);
+    else {
+      this.chunk = chunk;
+      this.pos = 0;
+    }
+    if (!this.running) this.run();
+  }
+
+  /** Stops emitting events after the current one; input keeps queueing. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Continues parsing queued input. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (!this.running) this.run();
+  }
+
+  /** Ends parsing for good (the connection is closing): queued input is dropped. */
+  stop(): void {
+    this.state = State.Done;
+    this.releaseInput();
+  }
+
+  private releaseInput(): void {
+    this.chunk = EMPTY;
+    this.pos = 0;
+    this.queue.length = 0;
+    this.pieces.length = 0;
+    this.tail = null;
+    this.message = null;
+    this.inflated = null;
+  }
+
+  /**
+   * The parse loop. The position is stored before every event, so if a handler throws, the
+   * exception reaches the caller (as ws does: errors in user handlers are not swallowed) and the
+   * rest of the input is parsed on a microtask, never twice and never lost.
+   */
+  private run(): void {
+    this.running = true;
+    let completed = false;
+    try {
+      while (this.state !== State.Done && !this.paused && this.state !== State.Inflating) {
+        if (this.inflated !== null) {
+          const message = this.inflated;
+          this.inflated = null;
+          this.deliver(message, true);
+          continue;
+        }
+        if (this.pos >= this.chunk.length) {
+          const next = this.queue.shift();
+          if (next === undefined) {
+            this.chunk = EMPTY;
+            this.pos = 0;
+            break;
+          }
+          this.chunk = next;
+          this.pos = 0;
+        }
+        if (this.state === State.Header) this.readHeader();
+        else this.readPayload();
+      }
+      completed = true;
+    } finally {
+      this.running = false;
+      if (!completed) queueMicrotask(() => this.continueAfterThrow());
+    }
+  }
+
+  private continueAfterThrow(): void {
+    if (!this.running && !this.blocked && this.state !== State.Done) this.run();
+  }
+
+  private fail(code: FailureCloseCode, errorCode: ProtocolError["code"], message: string): void {
+    this.state = State.Done;
+    this.releaseInput();
+    this.events.onError(new ProtocolError(errorCode, code, message));
+  }
+
+  private readHeader(): void {
+    const chunk = this.chunk;
+    const available = chunk.length - this.pos;
+    if (this.headerHave === 0 && available >= 2) {
+      const size = headerSize(chunk[this.pos + 1]!);
+      if (available >= size) {
+        const start = this.pos;
+        this.pos += size;
+        this.parseHeader(chunk, start);
+        return;
+      }
+    }
+    // The header is split across chunks: gather it byte by byte (it is at most 14 bytes).
+    const scratch = this.headerBytes;
+    while (this.pos < chunk.length) {
+      scratch[this.headerHave++] = chunk[this.pos++]!;
+      if (this.headerHave >= 2 && this.headerHave === headerSize(scratch[1]!)) {
+        this.headerHave = 0;
+        this.parseHeader(scratch, 0);
+        return;
+      }
+    }
+  }
+
+  /** Validates a complete header (RFC 6455 §5.2) and moves to reading its payload. */
+  private parseHeader(src: Buffer, at: number): void {
+    const b0 = src[at]!;
+    const b1 = src[at + 1]!;
+    const fin = (b0 & 0x80) !== 0;
+    const rsv1 = (b0 & 0x40) !== 0;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    let length = b1 & 0x7f;
+
+    if ((b0 & 0x30) !== 0) {
+      return this.fail(1002, ErrorCodes.UNEXPECTED_RSV_2_3, "Invalid WebSocket frame: RSV2 and RSV3 must be clear");
+    }
+    if (opcode >= 0x8) {
+      if (opcode > 0xa) {
+        return this.fail(1002, ErrorCodes.INVALID_OPCODE, `Invalid WebSocket frame: invalid opcode ${opcode}`);
+      }
+      if (!fin) {
+        return this.fail(1002, ErrorCodes.EXPECTED_FIN, "Invalid WebSocket frame: FIN must be set");
+      }
+      if (length > 125) {
+        return this.fail(
+          1002,
+          ErrorCodes.INVALID_CONTROL_PAYLOAD_LENGTH,
+          `Invalid WebSocket frame: invalid payload length ${length}`,
+        );
+      }
+      if (rsv1) {
+        return this.fail(1002, ErrorCodes.UNEXPECTED_RSV_1, "Invalid WebSocket frame: RSV1 must be clear");
+      }
+    } else {
+      if (opcode > 0x2) {
+        return this.fail(1002, ErrorCodes.INVALID_OPCODE, `Invalid WebSocket frame: invalid opcode ${opcode}`);
+      }
+      if (opcode === Opcode.CONTINUATION) {
+        if (this.messageOpcode === 0) {
+          return this.fail(
+            1002,
+            ErrorCodes.UNEXPECTED_CONTINUATION,
+            "Invalid WebSocket frame: continuation frame with no message in progress",
+          );
+        }
+        // RFC 7692 §6.1: RSV1 is only set on the first frame of a compressed message.
+        if (rsv1) {
+          return this.fail(1002, ErrorCodes.UNEXPECTED_RSV_1, "Invalid WebSocket frame: RSV1 must be clear");
+        }
+      } else {
+        if (this.messageOpcode !== 0) {
+          return this.fail(
+            1002,
+            ErrorCodes.EXPECTED_CONTINUATION,
+            "Invalid WebSocket frame: expected a continuation frame",
+          );
+        }
+        if (rsv1 && this.inflater === null) {
+          return this.fail(1002, ErrorCodes.UNEXPECTED_RSV_1, "Invalid WebSocket frame: RSV1 must be clear");
+        }
+      }
+    }
+    if (masked !== this.isServer) {
+      return this.isServer
+        ? this.fail(1002, ErrorCodes.EXPECTED_MASK, "Invalid WebSocket frame: MASK must be set")
+        : this.fail(1002, ErrorCodes.UNEXPECTED_MASK, "Invalid WebSocket frame: MASK must be clear");
+    }
+
+    let next = at + 2;
+    if (length === 126) {
+      length = (src[next]! << 8) | src[next + 1]!;
+      next += 2;
+    } else if (length === 127) {
+      const high = src.readUInt32BE(next);
+      // RFC 6455 §5.2: "the most significant bit MUST be 0".
+      if (high >= 0x80000000) {
+        return this.fail(
+          1002,
+          ErrorCodes.INVALID_PAYLOAD_LENGTH,
+          "Invalid WebSocket frame: the most significant bit of a 64-bit length must be 0",
+        );
+      }
+      length = high * 0x100000000 + src.readUInt32BE(next + 4);
+      next += 8;
+      if (length > MAX_SAFE_LENGTH) {
+        return this.fail(
+          1009,
+          ErrorCodes.UNSUPPORTED_MESSAGE_LENGTH,
+          "Unsupported WebSocket frame: payload length > 2^53 - 1",
+        );
+      }
+    }
+    if (opcode < 0x8) {
+      // Checked on the announced length, before a byte of the body is buffered.
+      const total = this.messageLength + length;
+      if (this.maxPayload > 0 && total > this.maxPayload) {
+        return this.fail(1009, ErrorCodes.UNSUPPORTED_MESSAGE_LENGTH, "Max payload size exceeded");
+      }
+      if (this.maxFragments > 0 && (!fin || opcode === Opcode.CONTINUATION)) {
+        if (++this.fragments > this.maxFragments) {
+          return this.fail(1008, ErrorCodes.TOO_MANY_FRAGMENTS, "Too many fragments in one message");
+        }
+      }
+      this.messageLength = total;
+      if (opcode !== Opcode.CONTINUATION) {
+        this.messageOpcode = opcode;
+        this.messageCompressed = rsv1;
+      }
+    }
+    if (masked) {
+      this.maskKey[0] = src[next]!;
+      this.maskKey[1] = src[next + 1]!;
+      this.maskKey[2] = src[next + 2]!;
+      this.maskKey[3] = src[next + 3]!;
+    }
+    this.fin = fin;
+    this.rsv1 = rsv1;
+    this.opcode = opcode;
+    this.masked = masked;
+    this.payloadLength = length;
+    this.state = State.Payload;
+    if (length === 0) this.frameComplete(EMPTY);
+  }
+
+  private readPayload(): void {
+    const chunk = this.chunk;
+    const available = chunk.length - this.pos;
+    const needed = this.payloadLength - this.bodyHave;
+    if (this.bodyHave === 0 && available >= needed) {
+      // Fast path: the whole payload is in this chunk; deliver a view of it.
+      const payload = chunk.subarray(this.pos, this.pos + needed);
+      this.pos += needed;
+      this.frameComplete(payload);
+      return;
+    }
+    const take = Math.min(available, needed);
+    this.keepPiece(chunk.subarray(this.pos, this.pos + take));
+    this.pos += take;
+    this.bodyHave += take;
+    if (this.bodyHave === this.payloadLength) this.frameComplete(this.takeBody());
+  }
+
+  /** Retains part of a split payload: big pieces by reference, small ones coalesced. */
+  private keepPiece(piece: Buffer): void {
+    if (piece.length >= SMALL_PIECE) {
+      this.flushTail();
+      this.pieces.push(piece);
+      return;
+    }
+    let tail = this.tail;
+    if (tail === null || this.tailUsed + piece.length > tail.length) {
+      this.flushTail();
+      const left = this.payloadLength - this.bodyHave;
+      tail = this.tail = Buffer.allocUnsafe(Math.min(Math.max(left, piece.length), TAIL_SIZE));
+    }
+    piece.copy(tail, this.tailUsed);
+    this.tailUsed += piece.length;
+  }
+
+  private flushTail(): void {
+    if (this.tail !== null && this.tailUsed > 0) this.pieces.push(this.tail.subarray(0, this.tailUsed));
+    this.tail = null;
+    this.tailUsed = 0;
+  }
+
+  /** The gathered payload as one buffer (one copy at its exact size, or none for one piece). */
+  private takeBody(): Buffer {
+    this.flushTail();
+    const pieces = this.pieces;
+    const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.bodyHave);
+    pieces.length = 0;
+    this.bodyHave = 0;
+    return body;
+  }
+
+  private frameComplete(payload: Buffer): void {
+    this.state = State.Header;
+    if (this.masked && payload.length > 0) unmask(payload, this.maskKey);
+    const opcode = this.opcode;
+    if (opcode >= 0x8) return this.controlFrame(opcode, payload);
+
+    if (this.messageCompressed) {
+      this.state = State.Inflating;
+      const fin = this.fin;
+      let sync = true;
+      let called = false;
+      this.inflater!.decompress(payload, fin, (error, result) => {
+        if (called) return;
+        called = true;
+        if (this.state !== State.Inflating) return; // stopped meanwhile
+        this.state = State.Header;
+        if (error) {
+          const protocolError =
+            error instanceof ProtocolError
+              ? error
+              : new ProtocolError(ErrorCodes.INVALID_COMPRESSED_DATA, 1007, error.message);
+          return this.fail(protocolError.closeCode, protocolError.code, protocolError.message);
+        }
+        // Delivered by the parse loop, so pause() and a throwing handler behave as for any
+        // other message.
+        if (fin) this.inflated = result ?? EMPTY;
+        if (!sync && !this.running && !this.paused) this.run();
+      });
+      sync = false;
+      return;
+    }
+
+    if (this.fin && this.message === null) {
+      // A single-frame message: validate and deliver the view as is.
+      this.deliver(payload, true);
+      return;
+    }
+    if (this.messageOpcode === Opcode.TEXT && !this.skipUTF8Validation && !this.utf8.push(payload)) {
+      return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
+    }
+    this.appendToMessage(payload);
+    if (this.fin) {
+      if (this.messageOpcode === Opcode.TEXT && !this.skipUTF8Validation && !this.utf8.end()) {
+        return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
+      }
+      const message = this.message!.subarray(0, this.messageLength);
+      this.deliver(message, false);
+    }
+  }
+
+  private appendToMessage(payload: Buffer): void {
+    const used = this.messageLength - payload.length;
+    let message = this.message;
+    if (message === null || message.length < this.messageLength) {
+      const capacity = Math.max(this.messageLength, INITIAL_CAPACITY, (message?.length ?? 0) * 2);
+      const grown = Buffer.allocUnsafe(
+        this.maxPayload > 0 ? Math.min(capacity, Math.max(this.maxPayload, this.messageLength)) : capacity,
+      );
+      if (message !== null) message.copy(grown, 0, 0, used);
+      this.message = message = grown;
+    }
+    payload.copy(message, used);
+  }
+
+  /** Hands a complete message to the app, after validating text when that is still needed. */
+  private deliver(data: Buffer, validate: boolean): void {
+    const isBinary = this.messageOpcode === Opcode.BINARY;
+    this.messageOpcode = 0;
+    this.messageCompressed = false;
+    this.messageLength = 0;
+    this.fragments = 0;
+    this.message = null;
+    this.utf8.reset();
+    if (validate && !isBinary && !this.skipUTF8Validation && !isValidUtf8(data)) {
+      return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
+    }
+    this.events.onMessage(data, isBinary);
+  }
+
+  private controlFrame(opcode: number, payload: Buffer): void {
+    if (opcode === Opcode.PING) return this.events.onPing(payload);
+    if (opcode === Opcode.PONG) return this.events.onPong(payload);
+    let close: { code: number; reason: Buffer };
+    try {
+      close = decodeClosePayload(payload);
+    } catch (error) {
+      if (error instanceof ProtocolError) return this.fail(error.closeCode, error.code, error.message);
+      throw error;
+    }
+    this.state = State.Done;
+    this.releaseInput();
+    this.events.onClose(close.code, close.reason);
+  }
+}
+
+/** Header size implied by the second header byte: 2, plus the extended length, plus the key. */
+function headerSize(b1: number): number {
+  const length = b1 & 0x7f;
+  return 2 + (length === 126 ? 2 : length === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);
+}
