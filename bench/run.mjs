@@ -324,7 +324,47 @@ function machineInfo() {
   } catch {
     // not Linux
   }
-  return { nproc, cpuModel: model, node: process.version, kernel, memory: mem, pinned: canPin };
+  return {
+    nproc,
+    cpuModel: model,
+    node: process.version,
+    kernel,
+    memory: mem,
+    pinned: canPin,
+    ...connectionLimits(),
+  };
+}
+
+/**
+ * The two limits a 10,000-connection scenario can hit: open files per process (each side holds
+ * one descriptor per connection) and the ephemeral port range (one local port per client
+ * connection to the same server address).
+ */
+function connectionLimits() {
+  let nofile = Number.NaN;
+  try {
+    nofile = Number(execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim());
+  } catch {
+    // unknown: checked as "enough"
+  }
+  let ports = Number.NaN;
+  try {
+    const [lo, hi] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    ports = hi - lo + 1;
+  } catch {
+    // not Linux
+  }
+  return { nofile, ephemeralPorts: ports };
+}
+
+/** Connections a scenario opens at once (receivers + publisher, or idle sockets). */
+function connectionsNeeded(sc) {
+  return (
+    (sc.job.clients ?? 0) + (sc.job.clients ? 1 : 0) + (sc.job.kind === "memory" ? sc.job.conns : 0)
+  );
 }
 function loadavg() {
   try {
@@ -449,6 +489,16 @@ async function main() {
   await startGenerator();
   await preflight();
   for (const sc of scenarios) {
+    const need = connectionsNeeded(sc);
+    const { nofile, ephemeralPorts } = result.machine;
+    if (need > 0 && (nofile < need + 100 || ephemeralPorts < need + 1000)) {
+      const why =
+        `${sc.id} skipped: needs ${need} connections; \`ulimit -n\` is ${nofile} ` +
+        `and the ephemeral port range has ${ephemeralPorts} ports`;
+      notes.push(why);
+      console.log(`\n== ${why}`);
+      continue;
+    }
     // A row is one (server, generator) pair; only the ceiling scenario has several generators.
     let rows;
     if (sc.engines) {
@@ -494,6 +544,12 @@ async function main() {
               }
               res = await genJob(jobFor(sc, live[id], engine), jobTimeout());
               res.generator = engine;
+              if (!res.error && res.msgs === 0) {
+                // A stalled pipeline (or a frozen machine) must not pass as a measurement of 0.
+                res.error =
+                  `nothing completed in the measured window (server ${res.serverCpu.toFixed(0)} % CPU, ` +
+                  `other load ${res.otherOnServerCore.toFixed(0)} % / ${res.otherOnGenCore.toFixed(0)} %)`;
+              }
             } catch (e) {
               res = { error: e.message };
             }

@@ -91,7 +91,7 @@ export function initAsClient(ws: WebSocket, address: string | URL, protocols: st
   }
 
   let url: URL;
-  if (address instanceof URL) url = address;
+  if (address instanceof URL) url = new URL(address.href); // never modify the caller's object
   else {
     try {
       url = new URL(address);
@@ -164,10 +164,11 @@ export function initAsClient(ws: WebSocket, address: string | URL, protocols: st
     timeout: handshakeTimeout,
   };
   if (isUnix) {
-    // ws+unix:/path/to.sock:/request/path — the part after ':' is the request path.
-    const [socketPath, path] = url.pathname.split(":");
-    requestOptions.socketPath = socketPath;
-    requestOptions.path = path ?? "/";
+    // ws+unix:/path/to.sock:/request/path?query — after the first ':' is the request path.
+    const target = url.pathname + url.search;
+    const colon = target.indexOf(":");
+    requestOptions.socketPath = colon === -1 ? target : target.slice(0, colon);
+    requestOptions.path = colon === -1 ? "/" : target.slice(colon + 1);
   } else {
     requestOptions.host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     requestOptions.port = url.port ? Number(url.port) : defaultPort;
@@ -192,6 +193,9 @@ export function initAsClient(ws: WebSocket, address: string | URL, protocols: st
     return;
   }
   ws._req = req;
+  // ws 8: on a redirect, 'redirect' fires with the NEW request, before it is sent, so a
+  // listener can still set headers on it.
+  if (ws._redirects > 0) ws.emit("redirect", url.href, req);
 
   if (handshakeTimeout !== undefined) {
     req.on("timeout", () => abortRequest(ws, req, "Opening handshake has timed out"));
@@ -221,7 +225,6 @@ export function initAsClient(ws: WebSocket, address: string | URL, protocols: st
         failHandshake(ws, new SyntaxError(`Invalid URL: ${location}`));
         return;
       }
-      ws.emit("redirect", next.href, req);
       // Never carry credentials to another origin, nor downgrade them from wss: to ws: (ws #2013).
       const sameHost = next.host === url.host && (isUnix ? next.pathname.split(":")[0] === url.pathname.split(":")[0] : true);
       const downgrade = isSecure && next.protocol !== "wss:";

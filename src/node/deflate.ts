@@ -18,7 +18,6 @@ import * as zlib from "node:zlib";
 import {
   buildDeflateOffer,
   checkDeflateResponse,
-  type DeflateNegotiationOptions,
   formatDeflateParams,
   MIN_WINDOW_BITS,
   type NegotiatedDeflate,
@@ -33,20 +32,33 @@ import { getZlibLimiter, type Limiter, type LimiterStats, LimiterTask } from "./
 
 /** The `perMessageDeflate` options, with ws's names and defaults. */
 export interface PerMessageDeflateOptions {
-  /** Payloads smaller than this many bytes are sent uncompressed (the socket applies it). Default 1024. */
+  /**
+   * Payloads smaller than this many bytes are sent uncompressed; the socket applies it (ws
+   * applies it only when our direction negotiated no context takeover). Default 1024.
+   */
   threshold?: number;
   /**
    * Cap on zlib jobs running at once, process-wide. Default 10. As in ws, the first instance
    * created fixes it for the process.
    */
   concurrencyLimit?: number;
-  /** See {@link DeflateNegotiationOptions.serverNoContextTakeover}. */
+  /**
+   * Server: always answer with `server_no_context_takeover`; `false` declines offers asking for
+   * it. Client: ask the server not to keep its context between messages.
+   */
   serverNoContextTakeover?: boolean;
-  /** See {@link DeflateNegotiationOptions.clientNoContextTakeover}. */
+  /** Server: tell the client not to keep its context. Client: announce (and keep) that we won't. */
   clientNoContextTakeover?: boolean;
-  /** See {@link DeflateNegotiationOptions.serverMaxWindowBits}. */
+  /**
+   * Server: a number caps our window; `false` declines offers that limit it. Client: a number
+   * asks the server to use at most that window. Integers 8–15.
+   */
   serverMaxWindowBits?: number | boolean;
-  /** See {@link DeflateNegotiationOptions.clientMaxWindowBits}. */
+  /**
+   * Server: a number asks the client to use at most that window (when it offered
+   * `client_max_window_bits`). Client: a number offers and caps our window; `true` or unset
+   * offers the bare parameter; `false` does not offer it. Integers 8–15.
+   */
   clientMaxWindowBits?: number | boolean;
   /** Passed to `zlib.createDeflateRaw` (`windowBits` is always the negotiated one). */
   zlibDeflateOptions?: zlib.ZlibOptions;
@@ -89,6 +101,7 @@ class Lane extends LimiterTask {
   active: ZlibOp | null = null;
 
   constructor(
+    private readonly limiter: Limiter,
     private readonly start: (op: ZlibOp) => void,
     private readonly fail: (error: Error) => void,
   ) {
@@ -97,7 +110,11 @@ class Lane extends LimiterTask {
 
   override run(): void {
     const op = this.pending.shift();
-    if (op === undefined) return; // unreachable: a lane is only added with work pending
+    if (op === undefined) {
+      // Not expected (a lane is only added with work pending), but never keep a slot idle.
+      this.limiter.release(this);
+      return;
+    }
     this.active = op;
     try {
       this.start(op);
@@ -118,6 +135,19 @@ const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
  */
 const MIN_ZLIB_WINDOW_BITS = 9;
 
+/** True when `data` ends with {@link TRAILER} (checked in place: no view is allocated). */
+function endsWithTrailer(data: Buffer): boolean {
+  const end = data.length;
+  return (
+    end >= 4 &&
+    data[end - 4] === 0x00 &&
+    data[end - 3] === 0x00 &&
+    data[end - 2] === 0xff &&
+    data[end - 1] === 0xff
+  );
+}
+
+/** Joins a message's output chunks. */
 function concat(chunks: Buffer[], length: number): Buffer {
   // One chunk (the common case for small messages) is returned as is, saving a copy.
   if (chunks.length === 1) return chunks[0] as Buffer;
@@ -147,13 +177,13 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
   private inflaterEnded = false;
   private inflaterFlushed: (error?: Error | null) => void = () => {};
   // The message being inflated: its output so far, over every frame since the last `fin`.
-  private inflated: Buffer[] = [];
+  private readonly inflated: Buffer[] = [];
   private inflatedLength = 0;
 
   private readonly deflateLane: Lane;
   private deflater: zlib.DeflateRaw | null = null;
   private deflaterFlushed: (error?: Error | null) => void = () => {};
-  private deflated: Buffer[] = [];
+  private readonly deflated: Buffer[] = [];
   private deflatedLength = 0;
 
   /**
@@ -178,10 +208,12 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     this.maxPayload = Math.max(maxPayload, 0);
     this.limiter = getZlibLimiter(this.options.concurrencyLimit ?? 10);
     this.inflateLane = new Lane(
+      this.limiter,
       (op) => this.startInflate(op),
       (error) => this.failInflate(error),
     );
     this.deflateLane = new Lane(
+      this.limiter,
       (op) => this.startDeflate(op),
       (error) => this.failDeflate(error),
     );
@@ -193,10 +225,15 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
   }
 
   /**
-   * False when the window agreed for our direction is 2^8 (or nothing is agreed). zlib cannot
-   * produce an 8-bit-window raw deflate stream (it silently uses 9 bits), so a peer that holds us
-   * to 8 gets every message uncompressed, which RFC 7692 §6 allows for any message. The socket
-   * must check this before calling {@link compress}.
+   * False when the window agreed for our direction is 2^8 (or nothing is agreed, or after
+   * `cleanup`). The socket must check this before calling {@link compress} and send the message
+   * uncompressed otherwise, which RFC 7692 §6 allows for any message.
+   *
+   * Why 8 turns compression off: zlib cannot produce a 2^8-window raw deflate stream; asked for
+   * one it silently uses 2^9 (zlib 1.2.9+), and all it promises about that stream is a 2^9
+   * window, which a peer that asked for 8 need not be able to inflate. (Measured with zlib
+   * 1.3.1, its matches stay within 250 bytes, since it keeps 262 bytes of lookahead, but that is
+   * an internal detail, not something to bet a peer's inflater on.)
    */
   get canCompress(): boolean {
     const params = this.params;
@@ -205,9 +242,24 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     return bits > MIN_WINDOW_BITS;
   }
 
+  /**
+   * For publishing one compressed frame to many subscribers: when our direction has no context
+   * takeover, every message compresses alone, so the bytes depend only on the window size and
+   * zlib options and can be shared. Returns those, or null when each message depends on this
+   * connection's history (context takeover) and must be compressed here.
+   */
+  sharedCompression(): { windowBits: number; zlibOptions: zlib.ZlibOptions | undefined } | null {
+    const params = this.params;
+    if (params === null) return null;
+    const noTakeover = this.isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    if (!noTakeover) return null;
+    const windowBits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    return { windowBits, zlibOptions: this.options.zlibDeflateOptions };
+  }
+
   /** Client: the `Sec-WebSocket-Extensions` value to send. */
   offer(): string {
-    return formatDeflateParams(buildDeflateOffer(this.negotiationOptions()));
+    return formatDeflateParams(buildDeflateOffer(this.options));
   }
 
   /**
@@ -219,7 +271,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
    */
   accept(offers: ExtensionOffer[]): string | null {
     if (!this.isServer) throw new Error("accept() is for servers; clients use acceptResponse()");
-    const acceptance = selectDeflateOffer(offers, this.negotiationOptions());
+    const acceptance = selectDeflateOffer(offers, this.options);
     this.params = acceptance === null ? null : acceptance.negotiated;
     return acceptance === null ? null : formatDeflateParams(acceptance.response);
   }
@@ -232,7 +284,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
    */
   acceptResponse(response: ExtensionOffer[]): void {
     if (this.isServer) throw new Error("acceptResponse() is for clients; servers use accept()");
-    const result = checkDeflateResponse(response, this.negotiationOptions());
+    const result = checkDeflateResponse(response, this.options);
     if (!result.ok) {
       this.params = null;
       throw new Error(`Invalid ${PERMESSAGE_DEFLATE} response: ${result.reason}`);
@@ -288,10 +340,6 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     this.discardInflater();
     this.discardDeflater();
     for (const op of dropped) process.nextTick(op.callback, new DeflateClosedError());
-  }
-
-  private negotiationOptions(): DeflateNegotiationOptions {
-    return this.options;
   }
 
   private enqueue(lane: Lane, data: Buffer, fin: boolean, callback: Callback): void {
@@ -405,7 +453,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     }
     const message =
       this.inflatedLength === 0 ? Buffer.alloc(0) : concat(this.inflated, this.inflatedLength);
-    this.inflated = [];
+    this.inflated.length = 0; // safe: `message` is a Buffer, never this array
     this.inflatedLength = 0;
     const params = this.params as NegotiatedDeflate;
     if (this.inflaterEnded || stream.readableEnded) {
@@ -420,7 +468,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
   /** Fails the running inflate call; the stream is dropped, since its state is now unknown. */
   private failInflate(error: Error): void {
     this.discardInflater();
-    this.inflated = [];
+    this.inflated.length = 0;
     this.inflatedLength = 0;
     this.finish(this.inflateLane, error);
   }
@@ -472,7 +520,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
       return;
     }
     let output = this.deflatedLength === 0 ? null : concat(this.deflated, this.deflatedLength);
-    this.deflated = [];
+    this.deflated.length = 0;
     this.deflatedLength = 0;
     if (op.fin) {
       if (output === null || output.length <= TRAILER.length) {
@@ -480,7 +528,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
         // that is nothing but the marker is empty: either way the message is the single byte
         // 0x00 of an empty stored block (RFC 7692 §7.2.3.6).
         output = Buffer.from([0x00]);
-      } else if (output.subarray(output.length - TRAILER.length).equals(TRAILER)) {
+      } else if (endsWithTrailer(output)) {
         output = output.subarray(0, output.length - TRAILER.length); // RFC 7692 §7.2.1
       } else {
         this.failDeflate(new Error("zlib output did not end with a sync flush marker"));
@@ -496,7 +544,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
 
   private failDeflate(error: Error): void {
     this.discardDeflater();
-    this.deflated = [];
+    this.deflated.length = 0;
     this.deflatedLength = 0;
     this.finish(this.deflateLane, error);
   }

@@ -88,7 +88,9 @@ export class HeartbeatWheel {
     const now = ++this.tick;
     for (const member of this.members) {
       if (member.heartbeatPinged >= 0) {
-        if (member.heartbeatSeen > member.heartbeatPinged) member.heartbeatPinged = -1;
+        // The ping left during tick `heartbeatPinged` (after the tick advanced), so anything
+        // stamped with that tick or later arrived after it.
+        if (member.heartbeatSeen >= member.heartbeatPinged) member.heartbeatPinged = -1;
         else if (now - member.heartbeatPinged >= this.timeoutTicks) {
           this.members.delete(member);
           member.heartbeatExpire();

@@ -15,7 +15,7 @@
 import type { Duplex } from "node:stream";
 import { mask, unmask } from "../protocol/mask.js";
 import { Opcode } from "../protocol/opcodes.js";
-import { frameHeaderLength, maskKeys, writeFrameHeader } from "../protocol/frame-writer.js";
+import { frameHeaderLength, maskKeys, writeHeaderBytes } from "../protocol/frame-writer.js";
 import type { MessageDeflater } from "../protocol/types.js";
 
 /** Size of each shared slab. */
@@ -43,16 +43,6 @@ function flushAll(): void {
 /** A send's completion callback, ws style: called once, with an error if the frame was not sent. */
 export type SendCallback = (error?: Error | null) => void;
 
-/** Per-message options the socket resolves before calling {@link Sender.sendData}. */
-export interface DataFrameOptions {
-  /** Binary (opcode 2) rather than text (opcode 1). */
-  binary: boolean;
-  /** Last fragment of the message. */
-  fin: boolean;
-  /** Compress this message (ignored without a deflater). */
-  compress: boolean;
-}
-
 /** See the module comment. */
 export class Sender {
   private readonly socket: Duplex;
@@ -74,9 +64,9 @@ export class Sender {
   private continuing = false;
   /** The fragmented message in progress is compressed (RSV1 was on its first frame). */
   private compressingMessage = false;
-  /** Frames waiting for a compression in progress, in order. */
+  /** Frames waiting for a compression or Blob read in progress, in order. */
   private readonly waiting: Array<() => void> = [];
-  private deflating = false;
+  private busy = false;
   private closed = false;
 
   /**
@@ -98,32 +88,40 @@ export class Sender {
   }
 
   /** Sends one data frame (a whole message, or one fragment when `fin` is false). */
-  sendData(data: Buffer | string, options: DataFrameOptions, callback?: SendCallback): void {
+  sendData(
+    data: Buffer | string,
+    binary: boolean,
+    fin: boolean,
+    compressAllowed: boolean,
+    callback?: SendCallback,
+  ): void {
     const first = !this.continuing;
-    const opcode = first ? (options.binary ? Opcode.BINARY : Opcode.TEXT) : Opcode.CONTINUATION;
-    this.continuing = !options.fin;
+    const opcode = first ? (binary ? Opcode.BINARY : Opcode.TEXT) : Opcode.CONTINUATION;
+    this.continuing = !fin;
     let compress = this.compressingMessage;
     if (first) {
-      const size = typeof data === "string" ? Buffer.byteLength(data) : data.length;
-      compress = this.deflater !== null && options.compress && size >= this.threshold;
-      this.compressingMessage = compress && !options.fin;
-    } else if (options.fin) {
+      compress =
+        this.deflater !== null &&
+        compressAllowed &&
+        (typeof data === "string" ? Buffer.byteLength(data) : data.length) >= this.threshold;
+      this.compressingMessage = compress && !fin;
+    } else if (fin) {
       this.compressingMessage = false;
     }
     if (!compress) {
-      if (this.deflating) {
-        this.waiting.push(() => this.frame(opcode, data, options.fin, false, callback));
+      if (this.busy) {
+        this.waiting.push(() => this.frame(opcode, data, fin, false, callback));
       } else {
-        this.frame(opcode, data, options.fin, false, callback);
-        if (options.fin) this.drainWaiting();
+        this.frame(opcode, data, fin, false, callback);
+        if (fin) this.drainWaiting();
       }
       return;
     }
     const payload = typeof data === "string" ? Buffer.from(data) : data;
     this.pendingBytes += payload.length;
     const run = (): void => {
-      this.deflating = true;
-      this.deflater!.compress(payload, options.fin, (error, result) => {
+      this.busy = true;
+      this.deflater!.compress(payload, fin, (error, result) => {
         this.pendingBytes -= payload.length;
         if (this.closed) {
           callback?.(new Error("The socket was closed while data was being compressed"));
@@ -131,12 +129,37 @@ export class Sender {
         }
         if (error || result === undefined) {
           callback?.(error ?? new Error("Compression failed"));
-        } else this.frame(opcode, result, options.fin, first, callback);
-        this.deflating = false;
+        } else this.frame(opcode, result, fin, first, callback);
+        this.busy = false;
         this.drainWaiting();
       });
     };
-    if (this.deflating) this.waiting.push(run);
+    if (this.busy) this.waiting.push(run);
+    else run();
+  }
+
+  /**
+   * Sends a Blob: its bytes are read asynchronously, and everything sent after it waits, so
+   * messages keep their order.
+   */
+  sendBlob(blob: Blob, binary: boolean, fin: boolean, compress: boolean, callback?: SendCallback): void {
+    const run = (): void => {
+      this.busy = true;
+      blob.arrayBuffer().then(
+        (buffer) => {
+          this.busy = false;
+          if (this.closed) callback?.(new Error("The socket was closed while a Blob was being read"));
+          else this.sendData(Buffer.from(buffer), binary, fin, compress, callback);
+          this.drainWaiting();
+        },
+        (error: Error) => {
+          this.busy = false;
+          callback?.(error);
+          this.drainWaiting();
+        },
+      );
+    };
+    if (this.busy) this.waiting.push(run);
     else run();
   }
 
@@ -147,7 +170,7 @@ export class Sender {
    * break RFC 6455 §5.4).
    */
   sendFrame(frame: Buffer, callback?: SendCallback): void {
-    if (this.deflating || this.continuing) {
+    if (this.busy || this.continuing) {
       this.waiting.push(() => this.sendFrame(frame, callback));
       return;
     }
@@ -160,7 +183,7 @@ export class Sender {
 
   /** Sends a control frame (ping, pong, close); payload at most 125 bytes, checked by the caller. */
   sendControl(opcode: number, payload: Buffer, callback?: SendCallback): void {
-    if (this.deflating) this.waiting.push(() => this.frame(opcode, payload, true, false, callback));
+    if (this.busy) this.waiting.push(() => this.frame(opcode, payload, true, false, callback));
     else this.frame(opcode, payload, true, false, callback);
   }
 
@@ -171,7 +194,7 @@ export class Sender {
   }
 
   private drainWaiting(): void {
-    while (!this.deflating && !this.continuing && this.waiting.length > 0) this.waiting.shift()!();
+    while (!this.busy && !this.continuing && this.waiting.length > 0) this.waiting.shift()!();
   }
 
   /**
@@ -195,7 +218,7 @@ export class Sender {
         if (headerSize !== reserved) {
           slab.copyWithin(start + headerSize, start + reserved, start + reserved + written);
         }
-        const end = writeFrameHeader(slab, start, { fin, rsv1, opcode, payloadLength: written, maskKey: key });
+        const end = writeHeaderBytes(slab, start, firstByte(fin, rsv1, opcode), written, key);
         if (key !== null) maskInPlace(slab, end, written, key);
         this.commit(start, headerSize + written, callback);
         return;
@@ -206,7 +229,7 @@ export class Sender {
     const headerSize = frameHeaderLength(length, key !== null);
     if (headerSize + length <= LARGE_FRAME) {
       const start = this.reserve(headerSize + length);
-      const end = writeFrameHeader(slab, start, { fin, rsv1, opcode, payloadLength: length, maskKey: key });
+      const end = writeHeaderBytes(slab, start, firstByte(fin, rsv1, opcode), length, key);
       if (key === null) data.copy(slab, end);
       else mask(data, key, slab, end);
       this.commit(start, headerSize + length, callback);
@@ -214,13 +237,13 @@ export class Sender {
     }
     if (key !== null) {
       const frame = Buffer.allocUnsafe(headerSize + length);
-      const end = writeFrameHeader(frame, 0, { fin, rsv1, opcode, payloadLength: length, maskKey: key });
+      const end = writeHeaderBytes(frame, 0, firstByte(fin, rsv1, opcode), length, key);
       mask(data, key, frame, end);
       this.push(frame, callback);
       return;
     }
     const start = this.reserve(headerSize);
-    writeFrameHeader(slab, start, { fin, rsv1, opcode, payloadLength: length, maskKey: null });
+    writeHeaderBytes(slab, start, firstByte(fin, rsv1, opcode), length, null);
     this.commit(start, headerSize, undefined);
     this.push(data, callback);
   }
@@ -301,6 +324,10 @@ export class Sender {
     socket.write(chunks[last], done);
     socket.uncork();
   }
+}
+
+function firstByte(fin: boolean, rsv1: boolean, opcode: number): number {
+  return (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
 }
 
 function callAll(callbacks: SendCallback[], error?: Error | null): void {

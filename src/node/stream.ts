@@ -63,6 +63,10 @@ export function createWebSocketStream(ws: WebSocket, options: DuplexOptions = {}
     },
   });
 
+  // Both directions done (we sent close and the peer's messages ended): release the stream.
+  duplex.on("end", () => {
+    if (!duplex.destroyed && duplex.writableFinished) duplex.destroy();
+  });
   ws.on("message", (data: unknown, isBinary: boolean) => {
     const chunk = !isBinary && duplex.readableObjectMode ? String(data) : (data as Buffer);
     if (!duplex.push(chunk)) ws.pause();

@@ -384,6 +384,15 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
       throw new Error("WebSocket is not open: readyState 0 (CONNECTING)");
     }
     if (typeof data === "number") data = data.toString();
+    if (isBlob(data)) {
+      // ws 8.18+: a Blob is read asynchronously and sent in order with what follows it.
+      if (this._readyState !== WebSocket.OPEN) {
+        this.sendAfterClose(Buffer.alloc(0), callback);
+        return "dropped";
+      }
+      this._sender!.sendBlob(data, options?.binary !== false, options?.fin !== false, options?.compress !== false, callback);
+      return this.backlogResult();
+    }
     let payload: Buffer | string;
     let binary: boolean;
     if (typeof data === "string") {
@@ -398,11 +407,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
       return "dropped";
     }
     if (this.overBacklog()) return "dropped";
-    this._sender!.sendData(
-      payload,
-      { binary, fin: options?.fin !== false, compress: options?.compress !== false },
-      callback,
-    );
+    this._sender!.sendData(payload, binary, options?.fin !== false, options?.compress !== false, callback);
     return this.backlogResult();
   }
 
@@ -471,7 +476,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
 
   /** @internal For the hub: a subscriber whose compression cannot be shared. */
   _sendForPublish(payload: Buffer, binary: boolean): void {
-    this._sender!.sendData(payload, { binary, fin: true, compress: true });
+    this._sender!.sendData(payload, binary, true, true);
   }
 
   /** @internal For the hub: how this subscriber's compressed frames can be made. */
@@ -681,7 +686,8 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
     this._socket?.resume();
     if (this._readyState === WebSocket.OPEN) {
       this._readyState = WebSocket.CLOSING;
-      this.sendCloseFrame(code === 1005 ? EMPTY : encodeClosePayload(code));
+      // Echo the code and reason (RFC 6455 §5.5.1; ws does the same), already validated.
+      this.sendCloseFrame(code === 1005 ? EMPTY : encodeClosePayload(code, reason));
     } else if (this._closeFrameSent) {
       this._socket?.end();
     }
@@ -810,14 +816,16 @@ function abortConnecting(ws: WebSocket, message: string): void {
   process.nextTick(() => ws._failHandshake(error));
 }
 
+function isBlob(data: unknown): data is Blob {
+  return typeof Blob !== "undefined" && data instanceof Blob;
+}
+
 function toBuffer(data: Exclude<Data, string | number>): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (Array.isArray(data)) return Buffer.concat(data as Buffer[]);
-  if (typeof Blob !== "undefined" && data instanceof Blob) {
-    throw new TypeError("Blob data must be converted with await blob.arrayBuffer() before sending");
-  }
+  if (isBlob(data)) throw new TypeError("A Blob cannot be converted synchronously");
   return Buffer.from(data as unknown as ArrayBuffer);
 }
 

@@ -39,8 +39,22 @@ export interface FrameHeaderFields {
  * §5.2: "the minimal number of bytes MUST be used"). Returns the offset just past the header.
  */
 export function writeFrameHeader(target: Uint8Array, offset: number, frame: FrameHeaderFields): number {
-  const { payloadLength, maskKey } = frame;
-  target[offset] = (frame.fin ? 0x80 : 0) | (frame.rsv1 ? 0x40 : 0) | frame.opcode;
+  const firstByte = (frame.fin ? 0x80 : 0) | (frame.rsv1 ? 0x40 : 0) | frame.opcode;
+  return writeHeaderBytes(target, offset, firstByte, frame.payloadLength, frame.maskKey);
+}
+
+/**
+ * {@link writeFrameHeader} with the fields passed one by one, for the send path: no object per
+ * frame. `firstByte` is FIN | RSV1 | opcode as it goes on the wire.
+ */
+export function writeHeaderBytes(
+  target: Uint8Array,
+  offset: number,
+  firstByte: number,
+  payloadLength: number,
+  maskKey: Uint8Array | null,
+): number {
+  target[offset] = firstByte;
   const maskBit = maskKey === null ? 0 : 0x80;
   if (payloadLength <= MAX_7BIT) {
     target[offset + 1] = maskBit | payloadLength;

@@ -65,7 +65,11 @@ export function delay(ms: number): Promise<void> {
 }
 
 /** Polls `condition` every 5 ms until true; rejects after `ms`. */
-export async function until(condition: () => boolean, ms = 5000, what = "condition"): Promise<void> {
+export async function until(
+  condition: () => boolean,
+  ms = 5000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`${what} not reached within ${ms} ms`);

@@ -8,12 +8,13 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { WebSocket, WebSocketServer } from "../../src/index.js";
+import { hasOpenssl, selfSigned } from "../helpers/api-tls.js";
 import {
   closePair,
   connectPair,
@@ -22,7 +23,6 @@ import {
   stopServer,
   waitEvent,
 } from "../helpers/api-util.js";
-import { hasOpenssl, selfSigned } from "../helpers/api-tls.js";
 import { RawServer, type RawServerConnection } from "../helpers/raw-server.js";
 
 const T = { timeout: 10_000 };
@@ -90,43 +90,51 @@ describe("addresses", () => {
     try {
       await opened(client);
       assert.equal(client.url, `ws://127.0.0.1:${srv.port}/from-url?q=1`);
-      assert.equal(address.href, `http://127.0.0.1:${srv.port}/from-url?q=1`, "caller's URL untouched");
+      assert.equal(
+        address.href,
+        `http://127.0.0.1:${srv.port}/from-url?q=1`,
+        "caller's URL untouched",
+      );
     } finally {
       client.terminate();
       await stopServer(srv.wss);
     }
   });
 
-  test("ws+unix: connects over a Unix domain socket, with and without a request path", T, async () => {
-    const dir = mkdtempSync(join(tmpdir(), "socketeer-api-unix-"));
-    const socketPath = join(dir, "ws.sock");
-    const server = http.createServer();
-    const wss = new WebSocketServer({ server });
-    const urls: string[] = [];
-    wss.on("connection", (_ws, request) => urls.push(request.url ?? ""));
-    server.listen(socketPath);
-    await once(server, "listening");
-    const clients: WebSocket[] = [];
-    try {
-      const withPath = new WebSocket(`ws+unix:${socketPath}:/chat?room=1`);
-      clients.push(withPath);
-      await opened(withPath);
-      const echo = waitEvent<[Buffer]>(withPath, "message");
-      for (const ws of wss.clients) ws.send("over unix");
-      assert.equal((await echo)[0].toString(), "over unix");
+  test(
+    "ws+unix: connects over a Unix domain socket, with and without a request path",
+    T,
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), "socketeer-api-unix-"));
+      const socketPath = join(dir, "ws.sock");
+      const server = http.createServer();
+      const wss = new WebSocketServer({ server });
+      const urls: string[] = [];
+      wss.on("connection", (_ws, request) => urls.push(request.url ?? ""));
+      server.listen(socketPath);
+      await once(server, "listening");
+      const clients: WebSocket[] = [];
+      try {
+        const withPath = new WebSocket(`ws+unix:${socketPath}:/chat?room=1`);
+        clients.push(withPath);
+        await opened(withPath);
+        const echo = waitEvent<[Buffer]>(withPath, "message");
+        for (const ws of wss.clients) ws.send("over unix");
+        assert.equal((await echo)[0].toString(), "over unix");
 
-      const bare = new WebSocket(`ws+unix:${socketPath}`);
-      clients.push(bare);
-      await opened(bare);
-      assert.deepEqual(urls, ["/chat?room=1", "/"]);
-    } finally {
-      for (const client of clients) client.terminate();
-      await stopServer(wss);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+        const bare = new WebSocket(`ws+unix:${socketPath}`);
+        clients.push(bare);
+        await opened(bare);
+        assert.deepEqual(urls, ["/chat?room=1", "/"]);
+      } finally {
+        for (const client of clients) client.terminate();
+        await stopServer(wss);
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("invalid addresses throw SyntaxError synchronously, as in ws", () => {
     const cases: Array<[string, RegExp]> = [
@@ -301,29 +309,35 @@ describe("request options", () => {
     }
   });
 
-  test("perMessageDeflate: offered by default, not with false, options shape the offer", T, async () => {
-    const raw = await RawServer.listen();
-    const clients: WebSocket[] = [];
-    try {
-      const offerOf = async (options: ConstructorParameters<typeof WebSocket>[1]): Promise<string | undefined> => {
-        const client = new WebSocket(raw.url(), options as never);
-        client.on("error", () => {});
-        clients.push(client);
-        const conn = await raw.accept();
-        conn.destroy();
-        return conn.header("sec-websocket-extensions");
-      };
-      const byDefault = await offerOf({});
-      assert.match(byDefault ?? "", /^permessage-deflate/);
-      assert.match(byDefault ?? "", /client_max_window_bits/);
-      assert.equal(await offerOf({ perMessageDeflate: false }), undefined);
-      const shaped = await offerOf({ perMessageDeflate: { serverNoContextTakeover: true } });
-      assert.match(shaped ?? "", /server_no_context_takeover/);
-    } finally {
-      for (const client of clients) client.terminate();
-      await raw.close();
-    }
-  });
+  test(
+    "perMessageDeflate: offered by default, not with false, options shape the offer",
+    T,
+    async () => {
+      const raw = await RawServer.listen();
+      const clients: WebSocket[] = [];
+      try {
+        const offerOf = async (
+          options: ConstructorParameters<typeof WebSocket>[1],
+        ): Promise<string | undefined> => {
+          const client = new WebSocket(raw.url(), options as never);
+          client.on("error", () => {});
+          clients.push(client);
+          const conn = await raw.accept();
+          conn.destroy();
+          return conn.header("sec-websocket-extensions");
+        };
+        const byDefault = await offerOf({});
+        assert.match(byDefault ?? "", /^permessage-deflate/);
+        assert.match(byDefault ?? "", /client_max_window_bits/);
+        assert.equal(await offerOf({ perMessageDeflate: false }), undefined);
+        const shaped = await offerOf({ perMessageDeflate: { serverNoContextTakeover: true } });
+        assert.match(shaped ?? "", /server_no_context_takeover/);
+      } finally {
+        for (const client of clients) client.terminate();
+        await raw.close();
+      }
+    },
+  );
 
   test("perMessageDeflate is negotiated with a server that enables it", T, async () => {
     const on = await connectPair({ perMessageDeflate: true }, {});
@@ -340,55 +354,66 @@ describe("request options", () => {
     }
   });
 
-  test("maxPayload: a larger message fails the client with 1009 sent to the server", T, async () => {
-    const pair = await connectPair({}, { maxPayload: 1000 });
-    try {
-      const atClient = collectErrorAndClose(pair.client);
-      const atServer = waitEvent<[number]>(pair.server, "close");
-      const fits = waitEvent<[Buffer]>(pair.client, "message");
-      pair.server.send(Buffer.alloc(1000, 1));
-      assert.equal((await fits)[0].length, 1000);
-      pair.server.send(Buffer.alloc(1001, 1));
-      const { errors, code } = await atClient;
-      assert.equal(errors.length, 1);
-      assert.ok(errors[0] instanceof RangeError);
-      assert.equal((errors[0] as Error & { code?: string }).code, "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH");
-      assert.equal(code, 1006);
-      assert.equal((await atServer)[0], 1009);
-    } finally {
-      await closePair(pair);
-    }
-  });
+  test(
+    "maxPayload: a larger message fails the client with 1009 sent to the server",
+    T,
+    async () => {
+      const pair = await connectPair({}, { maxPayload: 1000 });
+      try {
+        const atClient = collectErrorAndClose(pair.client);
+        const atServer = waitEvent<[number]>(pair.server, "close");
+        const fits = waitEvent<[Buffer]>(pair.client, "message");
+        pair.server.send(Buffer.alloc(1000, 1));
+        assert.equal((await fits)[0].length, 1000);
+        pair.server.send(Buffer.alloc(1001, 1));
+        const { errors, code } = await atClient;
+        assert.equal(errors.length, 1);
+        assert.ok(errors[0] instanceof RangeError);
+        assert.equal(
+          (errors[0] as Error & { code?: string }).code,
+          "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH",
+        );
+        assert.equal(code, 1006);
+        assert.equal((await atServer)[0], 1009);
+      } finally {
+        await closePair(pair);
+      }
+    },
+  );
 
-  test("skipUTF8Validation: invalid UTF-8 text is delivered instead of failing with 1007", T, async () => {
-    const raw = await RawServer.listen();
-    const strict = new WebSocket(raw.url(), { perMessageDeflate: false });
-    const lax = new WebSocket(raw.url(), { perMessageDeflate: false, skipUTF8Validation: true });
-    try {
-      const bad = Buffer.from([0x68, 0x69, 0xff, 0xfe]);
-      const strictConn = await raw.acceptWebSocket();
-      await opened(strict);
-      const strictResult = collectErrorAndClose(strict);
-      strictConn.sendFrame({ opcode: 0x1, payload: bad });
-      const closeFrame = await strictConn.expectClose(3000);
-      assert.equal(closeFrame.code, 1007);
-      strictConn.end();
-      const { errors } = await strictResult;
-      assert.equal((errors[0] as Error & { code?: string }).code, "WS_ERR_INVALID_UTF8");
+  test(
+    "skipUTF8Validation: invalid UTF-8 text is delivered instead of failing with 1007",
+    T,
+    async () => {
+      const raw = await RawServer.listen();
+      const strict = new WebSocket(raw.url(), { perMessageDeflate: false });
+      const lax = new WebSocket(raw.url(), { perMessageDeflate: false, skipUTF8Validation: true });
+      try {
+        const bad = Buffer.from([0x68, 0x69, 0xff, 0xfe]);
+        const strictConn = await raw.acceptWebSocket();
+        await opened(strict);
+        const strictResult = collectErrorAndClose(strict);
+        strictConn.sendFrame({ opcode: 0x1, payload: bad });
+        const closeFrame = await strictConn.expectClose(3000);
+        assert.equal(closeFrame.code, 1007);
+        strictConn.end();
+        const { errors } = await strictResult;
+        assert.equal((errors[0] as Error & { code?: string }).code, "WS_ERR_INVALID_UTF8");
 
-      const laxConn = await raw.acceptWebSocket();
-      await opened(lax);
-      const message = waitEvent<[Buffer, boolean]>(lax, "message");
-      laxConn.sendFrame({ opcode: 0x1, payload: bad });
-      const [data, isBinary] = await message;
-      assert.equal(isBinary, false);
-      assert.deepEqual(data, bad);
-    } finally {
-      strict.terminate();
-      lax.terminate();
-      await raw.close();
-    }
-  });
+        const laxConn = await raw.acceptWebSocket();
+        await opened(lax);
+        const message = waitEvent<[Buffer, boolean]>(lax, "message");
+        laxConn.sendFrame({ opcode: 0x1, payload: bad });
+        const [data, isBinary] = await message;
+        assert.equal(isBinary, false);
+        assert.deepEqual(data, bad);
+      } finally {
+        strict.terminate();
+        lax.terminate();
+        await raw.close();
+      }
+    },
+  );
 
   test("autoPong: false on the client: 'ping' is emitted, no pong goes back", T, async () => {
     const pair = await connectPair({}, { autoPong: false });
@@ -463,7 +488,7 @@ describe("client events", () => {
       assert.equal(body, "go away");
       assert.equal(typeof request.setHeader, "function");
       assert.equal(client.readyState, WebSocket.CONNECTING);
-      assert.deepEqual(errors, []);
+      assert.equal(errors.length, 0, "no error for a handled unexpected response");
       // The app decides what happens next; aborting ends with 1006.
       const closed = waitEvent<[number]>(client, "close");
       client.terminate();
@@ -507,7 +532,11 @@ describe("client events", () => {
 });
 
 /** Answers the next handshake on `raw` with a redirect to `location`. */
-async function redirectNext(raw: RawServer, location: string, status = 302): Promise<RawServerConnection> {
+async function redirectNext(
+  raw: RawServer,
+  location: string,
+  status = 302,
+): Promise<RawServerConnection> {
   const conn = await raw.accept();
   await conn.respond({ status, statusText: "Found", headers: { Location: location } });
   return conn;
@@ -527,29 +556,56 @@ describe("redirects", () => {
     }
   });
 
-  test("followRedirects to another host drops Authorization and Cookie, keeps the rest", T, async () => {
+  test(
+    "followRedirects to another host drops Authorization and Cookie, keeps the rest",
+    T,
+    async () => {
+      const redirector = await RawServer.listen();
+      const target = await RawServer.listen();
+      const client = new WebSocket(`${redirector.url("/start")}`, {
+        followRedirects: true,
+        perMessageDeflate: false,
+        headers: { Authorization: "Bearer secret", Cookie: "session=1", "X-Keep": "kept" },
+      });
+      const redirects: string[] = [];
+      client.on("redirect", (url) => redirects.push(url));
+      try {
+        const first = await redirectNext(redirector, `${target.url("/landed")}?a=1`);
+        assert.equal(first.header("authorization"), "Bearer secret");
+        assert.equal(first.header("cookie"), "session=1");
+        const second = await target.acceptWebSocket();
+        await opened(client);
+        assert.equal(second.request.path, "/landed?a=1");
+        assert.equal(second.header("authorization"), undefined, "Authorization dropped");
+        assert.equal(second.header("cookie"), undefined, "Cookie dropped");
+        assert.equal(second.header("x-keep"), "kept");
+        assert.equal(second.header("host"), `127.0.0.1:${target.port}`);
+        assert.deepEqual(redirects, [`${target.url("/landed")}?a=1`]);
+        assert.equal(client.url, `${target.url("/landed")}?a=1`);
+      } finally {
+        client.terminate();
+        await redirector.close();
+        await target.close();
+      }
+    },
+  );
+
+  test("credentials from the URL are not sent to another host after a redirect", T, async () => {
     const redirector = await RawServer.listen();
     const target = await RawServer.listen();
-    const client = new WebSocket(`${redirector.url("/start")}`, {
+    const client = new WebSocket(`ws://user:pass@127.0.0.1:${redirector.port}/`, {
       followRedirects: true,
       perMessageDeflate: false,
-      headers: { Authorization: "Bearer secret", Cookie: "session=1", "X-Keep": "kept" },
     });
-    const redirects: string[] = [];
-    client.on("redirect", (url) => redirects.push(url));
     try {
-      const first = await redirectNext(redirector, `${target.url("/landed")}?a=1`);
-      assert.equal(first.header("authorization"), "Bearer secret");
-      assert.equal(first.header("cookie"), "session=1");
+      const first = await redirectNext(redirector, target.url());
+      assert.equal(
+        first.header("authorization"),
+        `Basic ${Buffer.from("user:pass").toString("base64")}`,
+      );
       const second = await target.acceptWebSocket();
       await opened(client);
-      assert.equal(second.request.path, "/landed?a=1");
-      assert.equal(second.header("authorization"), undefined, "Authorization dropped");
-      assert.equal(second.header("cookie"), undefined, "Cookie dropped");
-      assert.equal(second.header("x-keep"), "kept");
-      assert.equal(second.header("host"), `127.0.0.1:${target.port}`);
-      assert.deepEqual(redirects, [`${target.url("/landed")}?a=1`]);
-      assert.equal(client.url, `${target.url("/landed")}?a=1`);
+      assert.equal(second.header("authorization"), undefined);
     } finally {
       client.terminate();
       await redirector.close();
@@ -557,91 +613,116 @@ describe("redirects", () => {
     }
   });
 
-  test("followRedirects on the same host keeps Authorization and Cookie; relative Location", T, async () => {
-    const raw = await RawServer.listen();
-    const client = new WebSocket(raw.url("/a"), {
-      followRedirects: true,
-      perMessageDeflate: false,
-      headers: { Authorization: "Bearer secret", Cookie: "session=1" },
-    });
-    try {
-      await redirectNext(raw, "/b", 301);
-      const second = await raw.acceptWebSocket();
-      await opened(client);
-      assert.equal(second.request.path, "/b");
-      assert.equal(second.header("authorization"), "Bearer secret");
-      assert.equal(second.header("cookie"), "session=1");
-      assert.equal(client.url, raw.url("/b"));
-    } finally {
-      client.terminate();
-      await raw.close();
-    }
-  });
-
-  test("'redirect' gives the new URL and the request for it, whose headers can still change", T, async () => {
-    const redirector = await RawServer.listen();
-    const target = await RawServer.listen();
-    const client = new WebSocket(redirector.url(), { followRedirects: true, perMessageDeflate: false });
-    const seen: Array<{ url: string; urlDuringEvent: string; setHeaderError: string | null }> = [];
-    client.on("redirect", (url, request) => {
-      let setHeaderError: string | null = null;
+  test(
+    "followRedirects on the same host keeps Authorization and Cookie; relative Location",
+    T,
+    async () => {
+      const raw = await RawServer.listen();
+      const client = new WebSocket(raw.url("/a"), {
+        followRedirects: true,
+        perMessageDeflate: false,
+        headers: { Authorization: "Bearer secret", Cookie: "session=1" },
+      });
       try {
-        // ws: "the headers can be modified" — the request for the new URL is not sent yet.
-        request.setHeader("X-Added-On-Redirect", "yes");
-      } catch (error) {
-        setHeaderError = (error as Error).message;
+        await redirectNext(raw, "/b", 301);
+        const second = await raw.acceptWebSocket();
+        await opened(client);
+        assert.equal(second.request.path, "/b");
+        assert.equal(second.header("authorization"), "Bearer secret");
+        assert.equal(second.header("cookie"), "session=1");
+        assert.equal(client.url, raw.url("/b"));
+      } finally {
+        client.terminate();
+        await raw.close();
       }
-      seen.push({ url, urlDuringEvent: client.url, setHeaderError });
-    });
-    client.on("error", () => {});
-    try {
-      await redirectNext(redirector, target.url("/next"));
-      const conn = await target.acceptWebSocket();
-      await opened(client);
-      assert.deepEqual(
-        { seen, header: conn.header("x-added-on-redirect") ?? null },
-        {
-          seen: [{ url: target.url("/next"), urlDuringEvent: target.url("/next"), setHeaderError: null }],
-          header: "yes",
-        },
-      );
-    } finally {
-      client.terminate();
-      await redirector.close();
-      await target.close();
-    }
-  });
+    },
+  );
 
-  test("a redirect loop fails with 'Maximum redirects exceeded' after maxRedirects", T, async () => {
-    const raw = await RawServer.listen();
-    const client = new WebSocket(raw.url("/loop"), { followRedirects: true, maxRedirects: 3 });
-    const result = failure(client, 8000);
-    // Resolves to null once the client has given up, so the accept loop stops at once.
-    const gaveUp = result.then(
-      () => null,
-      () => null,
-    );
-    let requests = 0;
-    try {
-      while (requests < 10) {
-        const conn = await Promise.race([raw.accept(3000).catch(() => null), gaveUp]);
-        if (conn === null) break;
-        requests++;
-        await conn.respond({ status: 302, headers: { Location: raw.url("/loop") } });
+  test(
+    "'redirect' gives the new URL and the request for it, whose headers can still change",
+    T,
+    async () => {
+      const redirector = await RawServer.listen();
+      const target = await RawServer.listen();
+      const client = new WebSocket(redirector.url(), {
+        followRedirects: true,
+        perMessageDeflate: false,
+      });
+      const seen: Array<{ url: string; urlDuringEvent: string; setHeaderError: string | null }> =
+        [];
+      client.on("redirect", (url, request) => {
+        let setHeaderError: string | null = null;
+        try {
+          // ws: "the headers can be modified" — the request for the new URL is not sent yet.
+          request.setHeader("X-Added-On-Redirect", "yes");
+        } catch (error) {
+          setHeaderError = (error as Error).message;
+        }
+        seen.push({ url, urlDuringEvent: client.url, setHeaderError });
+      });
+      client.on("error", () => {});
+      try {
+        await redirectNext(redirector, target.url("/next"));
+        const conn = await target.acceptWebSocket();
+        await opened(client);
+        assert.deepEqual(
+          { seen, header: conn.header("x-added-on-redirect") ?? null },
+          {
+            seen: [
+              {
+                url: target.url("/next"),
+                urlDuringEvent: target.url("/next"),
+                setHeaderError: null,
+              },
+            ],
+            header: "yes",
+          },
+        );
+      } finally {
+        client.terminate();
+        await redirector.close();
+        await target.close();
       }
-      const error = await result;
-      assert.equal(error.message, "Maximum redirects exceeded");
-      // The first request plus the three redirects followed.
-      assert.equal(requests, 4);
-    } finally {
-      client.terminate();
-      await raw.close();
-    }
-  });
+    },
+  );
+
+  test(
+    "a redirect loop fails with 'Maximum redirects exceeded' after maxRedirects",
+    T,
+    async () => {
+      const raw = await RawServer.listen();
+      const client = new WebSocket(raw.url("/loop"), { followRedirects: true, maxRedirects: 3 });
+      const result = failure(client, 8000);
+      // Resolves to null once the client has given up, so the accept loop stops at once.
+      const gaveUp = result.then(
+        () => null,
+        () => null,
+      );
+      let requests = 0;
+      try {
+        while (requests < 10) {
+          const conn = await Promise.race([raw.accept(3000).catch(() => null), gaveUp]);
+          if (conn === null) break;
+          requests++;
+          await conn.respond({ status: 302, headers: { Location: raw.url("/loop") } });
+        }
+        const error = await result;
+        assert.equal(error.message, "Maximum redirects exceeded");
+        // The first request plus the three redirects followed.
+        assert.equal(requests, 4);
+      } finally {
+        client.terminate();
+        await raw.close();
+      }
+    },
+  );
 });
 
 describe("handshake failures (RFC 6455 §4.1)", () => {
-  async function failWith(respond: (conn: RawServerConnection) => Promise<void>, protocols?: string[]): Promise<Error> {
+  async function failWith(
+    respond: (conn: RawServerConnection) => Promise<void>,
+    protocols?: string[],
+  ): Promise<Error> {
     const raw = await RawServer.listen();
     const client =
       protocols === undefined
@@ -670,7 +751,9 @@ describe("handshake failures (RFC 6455 §4.1)", () => {
   });
 
   test("a subprotocol the client did not offer fails the connection", T, async () => {
-    const unasked = await failWith((conn) => conn.respond({ headers: { "Sec-WebSocket-Protocol": "chat" } }));
+    const unasked = await failWith((conn) =>
+      conn.respond({ headers: { "Sec-WebSocket-Protocol": "chat" } }),
+    );
     assert.equal(unasked.message, "Server sent a subprotocol but none was requested");
     const wrong = await failWith(
       (conn) => conn.respond({ headers: { "Sec-WebSocket-Protocol": "other" } }),
@@ -695,7 +778,9 @@ describe("handshake failures (RFC 6455 §4.1)", () => {
     const raw = await RawServer.listen();
     const client = new WebSocket(raw.url(), ["chat", "superchat"], { perMessageDeflate: false });
     try {
-      const conn = await raw.acceptWebSocket(2000, { headers: { "Sec-WebSocket-Protocol": "superchat" } });
+      const conn = await raw.acceptWebSocket(2000, {
+        headers: { "Sec-WebSocket-Protocol": "superchat" },
+      });
       await opened(client);
       assert.equal(conn.header("sec-websocket-protocol"), "chat,superchat");
       assert.equal(client.protocol, "superchat");
@@ -721,7 +806,9 @@ describe("TLS (wss:)", () => {
     const { key, cert } = selfSigned();
     const server = https.createServer({ key, cert });
     const wss = new WebSocketServer({ server });
-    wss.on("connection", (ws) => ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })));
+    wss.on("connection", (ws) =>
+      ws.on("message", (data, isBinary) => ws.send(data, { binary: isBinary })),
+    );
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
     const port = (server.address() as AddressInfo).port;
@@ -737,7 +824,9 @@ describe("TLS (wss:)", () => {
     };
   }
 
-  test("an untrusted self-signed certificate fails the handshake", { timeout: 40_000 }, async () => {
+  test("an untrusted self-signed certificate fails the handshake", {
+    timeout: 40_000,
+  }, async () => {
     const srv = await tlsServer();
     try {
       const client = new WebSocket(`wss://localhost:${srv.port}`);
@@ -748,7 +837,9 @@ describe("TLS (wss:)", () => {
     }
   });
 
-  test("with the certificate as ca the connection opens and echoes", { timeout: 40_000 }, async () => {
+  test("with the certificate as ca the connection opens and echoes", {
+    timeout: 40_000,
+  }, async () => {
     const srv = await tlsServer();
     const byName = new WebSocket(`wss://localhost:${srv.port}/secure`, { ca: srv.ca });
     const byIp = new WebSocket(`wss://127.0.0.1:${srv.port}`, { ca: srv.ca });
@@ -772,7 +863,9 @@ describe("TLS (wss:)", () => {
     }
   });
 
-  test("rejectUnauthorized: false accepts the untrusted certificate", { timeout: 40_000 }, async () => {
+  test("rejectUnauthorized: false accepts the untrusted certificate", {
+    timeout: 40_000,
+  }, async () => {
     const srv = await tlsServer();
     const client = new WebSocket(`wss://localhost:${srv.port}`, { rejectUnauthorized: false });
     try {
@@ -783,7 +876,9 @@ describe("TLS (wss:)", () => {
     }
   });
 
-  test("a servername the certificate does not cover fails, even with the ca", { timeout: 40_000 }, async () => {
+  test("a servername the certificate does not cover fails, even with the ca", {
+    timeout: 40_000,
+  }, async () => {
     const srv = await tlsServer();
     try {
       const client = new WebSocket(`wss://localhost:${srv.port}`, {

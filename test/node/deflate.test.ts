@@ -66,7 +66,7 @@ async function compressFrames(pmd: PerMessageDeflate, fragments: Buffer[]): Prom
   const out: Buffer[] = [];
   for (let i = 0; i < fragments.length; i++) {
     const result = await ok(pmd.compress.bind(pmd), fragments[i]!, i === fragments.length - 1);
-    assert.ok(result instanceof Buffer);
+    assert.ok(result instanceof Buffer, "result instanceof Buffer");
     out.push(result);
   }
   return out;
@@ -78,7 +78,7 @@ async function decompressFrames(pmd: PerMessageDeflate, frames: Buffer[]): Promi
     assert.equal(await ok(pmd.decompress.bind(pmd), frames[i]!, false), undefined);
   }
   const result = await ok(pmd.decompress.bind(pmd), frames[frames.length - 1]!, true);
-  assert.ok(result instanceof Buffer);
+  assert.ok(result instanceof Buffer, "result instanceof Buffer");
   return result;
 }
 
@@ -102,6 +102,19 @@ function split(data: Buffer, count: number): Buffer[] {
     from = cut;
   }
   return pieces;
+}
+
+/** Asserts two byte sequences are equal, reporting sizes rather than dumping megabytes. */
+function assertBytes(
+  actual: Buffer | undefined,
+  expected: Buffer,
+  label = "inflated message",
+): void {
+  assert.ok(actual instanceof Buffer, `${label}: no result`);
+  assert.ok(
+    actual.equals(expected),
+    `${label}: got ${actual.length} bytes, expected ${expected.length} bytes`,
+  );
 }
 
 function assertProtocolError(error: Error | null, code: string, closeCode: number): void {
@@ -215,7 +228,7 @@ test("RFC 7692 §5: acceptResponse throws an Error saying why; accept declines w
     ),
     "permessage-deflate",
   );
-  assert.ok(server.negotiated !== null);
+  assert.ok(server.negotiated !== null, "server.negotiated !== null");
 
   assert.throws(() => client.accept([]), /servers/);
   assert.throws(() => server.acceptResponse([]), /clients/);
@@ -235,9 +248,9 @@ test("RFC 7692 §7.2: calls before negotiation or after cleanup call back with a
   client.cleanup();
   client.cleanup(); // idempotent
   const c = await call(client.compress.bind(client), Buffer.from("x"), true);
-  assert.ok(c.error instanceof DeflateClosedError);
+  assert.ok(c.error instanceof DeflateClosedError, "c.error instanceof DeflateClosedError");
   const d = await call(client.decompress.bind(client), Buffer.from("x"), true);
-  assert.ok(d.error instanceof DeflateClosedError);
+  assert.ok(d.error instanceof DeflateClosedError, "d.error instanceof DeflateClosedError");
   assert.equal(client.canCompress, false);
 });
 
@@ -273,7 +286,7 @@ test("RFC 7692 §7.2.3.6: an empty message compresses to the single byte 0x00", 
   for (const message of [Buffer.alloc(0), Buffer.from("hello"), Buffer.alloc(0), Buffer.alloc(0)]) {
     const [payload] = await compressFrames(client, [message]);
     if (message.length === 0) assert.deepEqual(payload, Buffer.from([0x00]));
-    assert.ok((await decompressFrames(server, [payload!])).equals(message));
+    assertBytes(await decompressFrames(server, [payload!]), message);
   }
   client.cleanup();
   server.cleanup();
@@ -287,12 +300,12 @@ test("RFC 7692 §7.2.2: a message split into many frames decompresses whole", {
   const [smallPayload] = await compressFrames(client, [small]);
   // One byte per frame, including an empty final frame.
   const bytes = [...smallPayload!].map((byte) => Buffer.from([byte]));
-  assert.ok((await decompressFrames(server, [...bytes, Buffer.alloc(0)])).equals(small));
+  assertBytes(await decompressFrames(server, [...bytes, Buffer.alloc(0)]), small);
 
   const big = Buffer.concat([randomBytes(32 * 1024), Buffer.alloc(32 * 1024, 7)]);
   for (let round = 0; round < 5; round++) {
     const [payload] = await compressFrames(client, [big]);
-    assert.ok((await decompressFrames(server, split(payload!, 2 + round * 7))).equals(big));
+    assertBytes(await decompressFrames(server, split(payload!, 2 + round * 7)), big);
   }
   client.cleanup();
   server.cleanup();
@@ -311,7 +324,7 @@ test("RFC 7692 §7.2.1: a message compressed fragment by fragment decompresses w
   const payloads = await compressFrames(client, fragments);
   // Non-final fragments end with a sync flush, so each frame's bytes are complete.
   for (const payload of payloads.slice(0, -1)) assert.deepEqual(payload.subarray(-4), TRAILER);
-  assert.ok((await decompressFrames(server, payloads)).equals(Buffer.concat(fragments)));
+  assertBytes(await decompressFrames(server, payloads), Buffer.concat(fragments));
   client.cleanup();
   server.cleanup();
 });
@@ -348,7 +361,7 @@ test("RFC 7692 §7.2.1: property: any message and fragmentation round-trips", {
         const parts = fragments.map((f) => Buffer.from(f));
         const payload = Buffer.concat(await compressFrames(client, parts));
         const back = await decompressFrames(server, split(payload, frames));
-        assert.ok(back.equals(Buffer.concat(parts)));
+        assertBytes(back, Buffer.concat(parts));
       },
     ),
     { numRuns: 60 },
@@ -367,8 +380,8 @@ test("RFC 7692 §7.2.3.2: with context takeover a repeated message refers to the
   const [first] = await compressFrames(client, [message]);
   const [second] = await compressFrames(client, [message]);
   assert.ok(second!.length < first!.length / 10, "the repeat is a back-reference");
-  assert.ok((await decompressFrames(server, [first!])).equals(message));
-  assert.ok((await decompressFrames(server, [second!])).equals(message));
+  assertBytes(await decompressFrames(server, [first!]), message);
+  assertBytes(await decompressFrames(server, [second!]), message);
   // A fresh inflater cannot read the second message alone.
   let alone: Buffer | null = null;
   try {
@@ -376,7 +389,7 @@ test("RFC 7692 §7.2.3.2: with context takeover a repeated message refers to the
   } catch {
     // "invalid distance too far back": the expected outcome
   }
-  assert.ok(alone === null || !alone.equals(message));
+  assert.ok(alone === null || !alone.equals(message), "the repeat inflated without its context");
   client.cleanup();
   server.cleanup();
 });
@@ -397,7 +410,7 @@ test("RFC 7692 §7.1.1: without context takeover each message inflates alone", {
     for (let i = 0; i < 3; i++) {
       const [payload] = await compressFrames(from, [message]);
       assert.ok(inflateAlone(payload!).equals(message), `${sender} message ${i} stands alone`);
-      assert.ok((await decompressFrames(to, [payload!])).equals(message));
+      assertBytes(await decompressFrames(to, [payload!]), message);
     }
     endpoints.client.cleanup();
     endpoints.server.cleanup();
@@ -412,14 +425,14 @@ test("RFC 7692 §7.1.1.2: the receiver resets its window when the peer has no co
   const { server } = pair({ clientNoContextTakeover: true });
   const peer = peerCompressor();
   const message = randomBytes(2048);
-  assert.ok((await decompressFrames(server, [await peer.message(message)])).equals(message));
+  assertBytes(await decompressFrames(server, [await peer.message(message)]), message);
   const { error } = await call(server.decompress.bind(server), await peer.message(message), true);
   assertProtocolError(error, ErrorCodes.INVALID_COMPRESSED_DATA, 1007);
   peer.close();
   server.cleanup();
 });
 
-test("RFC 7692 §7.2.3.5: a peer ending messages with a BFINAL block is understood", {
+test("RFC 7692 §7.2.3.4: a peer ending messages with a BFINAL block is understood", {
   timeout: 10_000,
 }, async () => {
   const { server } = pair();
@@ -427,13 +440,13 @@ test("RFC 7692 §7.2.3.5: a peer ending messages with a BFINAL block is understo
   // deflateRawSync finishes the stream (BFINAL=1); the receiver still appends 00 00 ff ff.
   const payloads = messages.map((m) => zlib.deflateRawSync(m));
   for (const [i, payload] of payloads.entries()) {
-    assert.ok((await decompressFrames(server, [payload])).equals(messages[i]!));
+    assertBytes(await decompressFrames(server, [payload]), messages[i]!);
   }
   // Pipelined, so the next call starts right after the stream ended.
   const results = await Promise.all(
     payloads.map((p) => ok(server.decompress.bind(server), p, true)),
   );
-  for (const [i, result] of results.entries()) assert.ok(result?.equals(messages[i]!));
+  for (const [i, result] of results.entries()) assertBytes(result, messages[i]!);
   server.cleanup();
 });
 
@@ -449,16 +462,15 @@ test("RFC 7692 §6.2: corrupt compressed data fails with 1007 and the next messa
     true,
   );
   assertProtocolError(error, ErrorCodes.INVALID_COMPRESSED_DATA, 1007);
-  assert.ok(error instanceof RangeError);
+  assert.ok(error instanceof RangeError, "error instanceof RangeError");
   // A corrupt non-final frame fails too, without waiting for the end of the message.
   const second = await call(server.decompress.bind(server), Buffer.from([0x07, 0x00, 0x01]), false);
   assertProtocolError(second.error, ErrorCodes.INVALID_COMPRESSED_DATA, 1007);
   // The broken inflater was dropped: a fresh peer's message inflates.
   const peer = peerCompressor();
-  assert.ok(
-    (await decompressFrames(server, [await peer.message(Buffer.from("ok"))])).equals(
-      Buffer.from("ok"),
-    ),
+  assertBytes(
+    await decompressFrames(server, [await peer.message(Buffer.from("ok"))]),
+    Buffer.from("ok"),
   );
   peer.close();
   server.cleanup();
@@ -473,7 +485,7 @@ test("RFC 6455 §7.4.1: an inflated message over maxPayload fails with 1009", {
 }, async () => {
   const { client, server } = pair({}, {}, 1000);
   const exact = Buffer.alloc(1000, 1);
-  assert.ok((await decompressFrames(server, await compressFrames(client, [exact]))).equals(exact));
+  assertBytes(await decompressFrames(server, await compressFrames(client, [exact])), exact);
   const [over] = await compressFrames(client, [Buffer.alloc(1001, 1)]);
   const { error } = await call(server.decompress.bind(server), over!, true);
   assertProtocolError(error, ErrorCodes.UNSUPPORTED_MESSAGE_LENGTH, 1009);
@@ -576,7 +588,7 @@ test("RFC 7692 §7.1.2: window bits 8 is accepted, inflates, and we send uncompr
   for (const receiver of [client, server]) {
     const peer = peerCompressor({ windowBits: 8 });
     for (let i = 0; i < 3; i++) {
-      assert.ok((await decompressFrames(receiver, [await peer.message(message)])).equals(message));
+      assertBytes(await decompressFrames(receiver, [await peer.message(message)]), message);
     }
     peer.close();
   }
@@ -586,7 +598,7 @@ test("RFC 7692 §7.1.2: window bits 8 is accepted, inflates, and we send uncompr
   assert.equal(oneWay.server.canCompress, false);
   assert.equal(oneWay.client.canCompress, true);
   const [payload] = await compressFrames(oneWay.client, [message]);
-  assert.ok((await decompressFrames(oneWay.server, [payload!])).equals(message));
+  assertBytes(await decompressFrames(oneWay.server, [payload!]), message);
   for (const pmd of [client, server, oneWay.client, oneWay.server]) pmd.cleanup();
 });
 
@@ -601,10 +613,10 @@ test("zlib streams are created on first use and freed by cleanup", {
     assert.equal(Reflect.get(pmd, "deflater"), null);
   }
   const [payload] = await compressFrames(client, [Buffer.from("lazy")]);
-  assert.ok(Reflect.get(client, "deflater") !== null);
+  assert.ok(Reflect.get(client, "deflater") !== null, 'Reflect.get(client, "deflater") !== null');
   assert.equal(Reflect.get(client, "inflater"), null);
   await decompressFrames(server, [payload!]);
-  assert.ok(Reflect.get(server, "inflater") !== null);
+  assert.ok(Reflect.get(server, "inflater") !== null, 'Reflect.get(server, "inflater") !== null');
   assert.equal(Reflect.get(server, "deflater"), null);
   client.cleanup();
   server.cleanup();
@@ -617,7 +629,10 @@ test("ws#1617/#1202: cleanup mid-flight on 50 connections gives back every limit
 }, async () => {
   const instances = Array.from({ length: 50 }, () => pair().server);
   const concurrency = limiterStats().concurrency;
-  assert.ok(Number.isFinite(concurrency) && concurrency > 0);
+  assert.ok(
+    Number.isFinite(concurrency) && concurrency > 0,
+    "Number.isFinite(concurrency) && concurrency > 0",
+  );
   const data = randomBytes(256 * 1024);
   let maxRunning = 0;
   const observe = () => {
@@ -633,7 +648,7 @@ test("ws#1617/#1202: cleanup mid-flight on 50 connections gives back every limit
         call(pmd.compress.bind(pmd), data, j === 3).then(({ error, result }) => {
           observe();
           if (error === null) {
-            assert.ok(result instanceof Buffer);
+            assert.ok(result instanceof Buffer, "result instanceof Buffer");
             completed++;
           } else {
             assert.ok(error instanceof DeflateClosedError, String(error));
@@ -644,7 +659,7 @@ test("ws#1617/#1202: cleanup mid-flight on 50 connections gives back every limit
     }
   }
   observe();
-  assert.ok(limiterStats().running <= concurrency);
+  assert.ok(limiterStats().running <= concurrency, "limiterStats().running <= concurrency");
   assert.ok(limiterStats().queued > 0, "jobs are waiting for slots");
   // Let a few jobs finish so the rest are genuinely mid-flight (some inside a zlib flush).
   const deadline = Date.now() + 10_000; // bounded: a hang fails below instead of spinning

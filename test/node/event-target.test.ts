@@ -5,9 +5,9 @@
  * `error`, `message`).
  */
 import assert from "node:assert/strict";
-import * as net from "node:net";
-import type { AddressInfo } from "node:net";
 import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import * as net from "node:net";
 import { describe, test } from "node:test";
 import {
   CloseEvent,
@@ -16,7 +16,15 @@ import {
   WebSocket,
   WebSocketEvent,
 } from "../../src/index.js";
-import { closePair, connectPair, delay, startServer, stopServer, until, waitEvent } from "../helpers/api-util.js";
+import {
+  closePair,
+  connectPair,
+  delay,
+  startServer,
+  stopServer,
+  until,
+  waitEvent,
+} from "../helpers/api-util.js";
 
 const T = { timeout: 10_000 };
 
@@ -76,7 +84,9 @@ describe("addEventListener", () => {
     const pair = await connectPair();
     try {
       pair.client.binaryType = "arraybuffer";
-      const got = new Promise<AnyEvent>((resolve) => pair.client.addEventListener("message", resolve));
+      const got = new Promise<AnyEvent>((resolve) =>
+        pair.client.addEventListener("message", resolve),
+      );
       pair.server.send(Buffer.from([7, 7, 7]));
       const event = await got;
       assert.ok(event.data instanceof ArrayBuffer);
@@ -220,7 +230,9 @@ describe("addEventListener", () => {
   test("wasClean is false after terminate()", T, async () => {
     const pair = await connectPair();
     try {
-      const closed = new Promise<AnyEvent>((resolve) => pair.server.addEventListener("close", resolve));
+      const closed = new Promise<AnyEvent>((resolve) =>
+        pair.server.addEventListener("close", resolve),
+      );
       pair.client.terminate();
       const event = await closed;
       assert.equal(event.code, 1006);
@@ -246,38 +258,42 @@ describe("addEventListener", () => {
 });
 
 describe("on-event attributes", () => {
-  test("onopen, onmessage, onclose receive event objects; getters return the handler", T, async () => {
-    const srv = await startServer();
-    srv.wss.on("connection", (ws) => {
-      ws.send("hello");
-      ws.close(1000, "bye");
-    });
-    const client = new WebSocket(srv.url);
-    const seen: string[] = [];
-    const onopen = (e: AnyEvent): void => {
-      seen.push(`open:${e.type}:${e.target === client}`);
-    };
-    const onmessage = (e: AnyEvent): void => {
-      seen.push(`message:${String(e.data)}`);
-    };
-    const onclose = (e: AnyEvent): void => {
-      seen.push(`close:${e.code}:${e.reason}:${e.wasClean}`);
-    };
-    assert.equal(client.onopen, null);
-    client.onopen = onopen;
-    client.onmessage = onmessage;
-    client.onclose = onclose;
-    assert.equal(client.onopen, onopen);
-    assert.equal(client.onmessage, onmessage);
-    assert.equal(client.onclose, onclose);
-    try {
-      await waitEvent(client, "close");
-      assert.deepEqual(seen, ["open:open:true", "message:hello", "close:1000:bye:true"]);
-    } finally {
-      client.terminate();
-      await stopServer(srv.wss);
-    }
-  });
+  test(
+    "onopen, onmessage, onclose receive event objects; getters return the handler",
+    T,
+    async () => {
+      const srv = await startServer();
+      srv.wss.on("connection", (ws) => {
+        ws.send("hello");
+        ws.close(1000, "bye");
+      });
+      const client = new WebSocket(srv.url);
+      const seen: string[] = [];
+      const onopen = (e: AnyEvent): void => {
+        seen.push(`open:${e.type}:${e.target === client}`);
+      };
+      const onmessage = (e: AnyEvent): void => {
+        seen.push(`message:${String(e.data)}`);
+      };
+      const onclose = (e: AnyEvent): void => {
+        seen.push(`close:${e.code}:${e.reason}:${e.wasClean}`);
+      };
+      assert.equal(client.onopen, null);
+      client.onopen = onopen;
+      client.onmessage = onmessage;
+      client.onclose = onclose;
+      assert.equal(client.onopen, onopen);
+      assert.equal(client.onmessage, onmessage);
+      assert.equal(client.onclose, onclose);
+      try {
+        await waitEvent(client, "close");
+        assert.deepEqual(seen, ["open:open:true", "message:hello", "close:1000:bye:true"]);
+      } finally {
+        client.terminate();
+        await stopServer(srv.wss);
+      }
+    },
+  );
 
   test("setting an attribute replaces the previous handler; null removes it", T, async () => {
     const pair = await connectPair();

@@ -8,7 +8,14 @@ import { sep } from "node:path";
 import { describe, test } from "node:test";
 import { WebSocket as WsClient } from "ws";
 import { WebSocket } from "../../src/index.js";
-import { closePair, connectPair, delay, startServer, stopServer, waitEvent } from "../helpers/api-util.js";
+import {
+  closePair,
+  connectPair,
+  delay,
+  startServer,
+  stopServer,
+  waitEvent,
+} from "../helpers/api-util.js";
 import { RawClient } from "../helpers/raw-client.js";
 import { RawServer } from "../helpers/raw-server.js";
 
@@ -17,51 +24,59 @@ const HEARTBEAT = { interval: 100, timeout: 100 };
 const PING = 0x9;
 
 describe("server heartbeat", () => {
-  test("a peer that never answers pings is terminated with 1006 within a bounded time", T, async () => {
-    const srv = await startServer({ heartbeat: HEARTBEAT });
-    const connection = waitEvent<[WebSocket]>(srv.wss, "connection");
-    const raw = await RawClient.open(srv.port);
-    try {
-      const [server] = await connection;
-      const started = Date.now();
-      const [code] = await waitEvent<[number]>(server, "close", 8000);
-      const elapsed = Date.now() - started;
-      assert.equal(code, 1006);
-      // Not before a quiet interval has passed; well within a few periods after it.
-      assert.ok(elapsed >= 90, `terminated after ${elapsed} ms`);
-      assert.ok(elapsed < 5000, `terminated after ${elapsed} ms`);
-      const ping = await raw.nextFrame(1000);
-      assert.equal(ping.opcode, PING, "the peer was pinged before being dropped");
-      assert.ok((await raw.waitForTcpEnd(2000)) !== null);
-    } finally {
-      raw.destroy();
-      await stopServer(srv.wss);
-    }
-  });
+  test(
+    "a peer that never answers pings is terminated with 1006 within a bounded time",
+    T,
+    async () => {
+      const srv = await startServer({ heartbeat: HEARTBEAT });
+      const connection = waitEvent<[WebSocket]>(srv.wss, "connection");
+      const raw = await RawClient.open(srv.port);
+      try {
+        const [server] = await connection;
+        const started = Date.now();
+        const [code] = await waitEvent<[number]>(server, "close", 8000);
+        const elapsed = Date.now() - started;
+        assert.equal(code, 1006);
+        // Not before a quiet interval has passed; well within a few periods after it.
+        assert.ok(elapsed >= 90, `terminated after ${elapsed} ms`);
+        assert.ok(elapsed < 5000, `terminated after ${elapsed} ms`);
+        const ping = await raw.nextFrame(1000);
+        assert.equal(ping.opcode, PING, "the peer was pinged before being dropped");
+        assert.ok((await raw.waitForTcpEnd(2000)) !== null);
+      } finally {
+        raw.destroy();
+        await stopServer(srv.wss);
+      }
+    },
+  );
 
-  test("a healthy ws client that answers pings stays connected for more than 5 intervals", T, async () => {
-    const srv = await startServer({ heartbeat: HEARTBEAT });
-    const connection = waitEvent<[WebSocket]>(srv.wss, "connection");
-    const client = new WsClient(srv.url);
-    try {
-      let pings = 0;
-      client.on("ping", () => pings++);
-      await waitEvent(client, "open");
-      const [server] = await connection;
-      let closed = false;
-      server.on("close", () => {
-        closed = true;
-      });
-      await delay(8 * HEARTBEAT.interval);
-      assert.equal(closed, false);
-      assert.equal(server.readyState, WebSocket.OPEN);
-      assert.equal(client.readyState, WsClient.OPEN);
-      assert.ok(pings >= 2, `the quiet client was pinged (${pings} pings)`);
-    } finally {
-      client.terminate();
-      await stopServer(srv.wss);
-    }
-  });
+  test(
+    "a healthy ws client that answers pings stays connected for more than 5 intervals",
+    T,
+    async () => {
+      const srv = await startServer({ heartbeat: HEARTBEAT });
+      const connection = waitEvent<[WebSocket]>(srv.wss, "connection");
+      const client = new WsClient(srv.url);
+      try {
+        let pings = 0;
+        client.on("ping", () => pings++);
+        await waitEvent(client, "open");
+        const [server] = await connection;
+        let closed = false;
+        server.on("close", () => {
+          closed = true;
+        });
+        await delay(8 * HEARTBEAT.interval);
+        assert.equal(closed, false);
+        assert.equal(server.readyState, WebSocket.OPEN);
+        assert.equal(client.readyState, WsClient.OPEN);
+        assert.ok(pings >= 2, `the quiet client was pinged (${pings} pings)`);
+      } finally {
+        client.terminate();
+        await stopServer(srv.wss);
+      }
+    },
+  );
 
   test("a busy peer (data every 30 ms) is never pinged", T, async () => {
     const srv = await startServer({ heartbeat: HEARTBEAT });
@@ -90,25 +105,29 @@ describe("server heartbeat", () => {
 });
 
 describe("client heartbeat", () => {
-  test("a server that never answers pings is terminated with 1006 within a bounded time", T, async () => {
-    const raw = await RawServer.listen();
-    const client = new WebSocket(raw.url(), { heartbeat: HEARTBEAT, perMessageDeflate: false });
-    try {
-      const conn = await raw.acceptWebSocket();
-      await waitEvent(client, "open");
-      const started = Date.now();
-      const [code] = await waitEvent<[number]>(client, "close", 8000);
-      const elapsed = Date.now() - started;
-      assert.equal(code, 1006);
-      assert.ok(elapsed >= 90 && elapsed < 5000, `terminated after ${elapsed} ms`);
-      const ping = await conn.nextFrame(1000);
-      assert.equal(ping.opcode, PING);
-      assert.equal(ping.masked, true, "RFC 6455 §5.3: the client's ping is masked");
-    } finally {
-      client.terminate();
-      await raw.close();
-    }
-  });
+  test(
+    "a server that never answers pings is terminated with 1006 within a bounded time",
+    T,
+    async () => {
+      const raw = await RawServer.listen();
+      const client = new WebSocket(raw.url(), { heartbeat: HEARTBEAT, perMessageDeflate: false });
+      try {
+        const conn = await raw.acceptWebSocket();
+        await waitEvent(client, "open");
+        const started = Date.now();
+        const [code] = await waitEvent<[number]>(client, "close", 8000);
+        const elapsed = Date.now() - started;
+        assert.equal(code, 1006);
+        assert.ok(elapsed >= 90 && elapsed < 5000, `terminated after ${elapsed} ms`);
+        const ping = await conn.nextFrame(1000);
+        assert.equal(ping.opcode, PING);
+        assert.equal(ping.masked, true, "RFC 6455 §5.3: the client's ping is masked");
+      } finally {
+        client.terminate();
+        await raw.close();
+      }
+    },
+  );
 
   test("a healthy server keeps the client connected for more than 5 intervals", T, async () => {
     const pair = await connectPair({}, { heartbeat: HEARTBEAT });

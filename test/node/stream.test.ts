@@ -10,7 +10,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, test } from "node:test";
 import { createWebSocketStream, WebSocket } from "../../src/index.js";
-import { closePair, connectPair, delay, until, waitEvent, type Pair } from "../helpers/api-util.js";
+import { closePair, connectPair, delay, type Pair, until, waitEvent } from "../helpers/api-util.js";
 import { RawServer } from "../helpers/raw-server.js";
 
 const T = { timeout: 20_000 };
@@ -105,24 +105,28 @@ describe("createWebSocketStream", () => {
     }
   });
 
-  test("end() closes the socket; the peer sees a clean close; the stream then closes (ws)", T, async () => {
-    const pair = await connectPair();
-    try {
-      const stream = createWebSocketStream(pair.client);
-      stream.resume();
-      const serverClosed = waitEvent<[number]>(pair.server, "close");
-      const streamClosed = waitEvent(stream, "close");
-      stream.end("last message");
-      const message = await waitEvent<[Buffer]>(pair.server, "message");
-      assert.equal(message[0].toString(), "last message");
-      const [code] = await serverClosed;
-      assert.equal(code, 1005);
-      await streamClosed;
-      await until(() => pair.client.readyState === WebSocket.CLOSED);
-    } finally {
-      await closePair(pair);
-    }
-  });
+  test(
+    "end() closes the socket; the peer sees a clean close; the stream then closes (ws)",
+    T,
+    async () => {
+      const pair = await connectPair();
+      try {
+        const stream = createWebSocketStream(pair.client);
+        stream.resume();
+        const serverClosed = waitEvent<[number]>(pair.server, "close");
+        const streamClosed = waitEvent(stream, "close");
+        stream.end("last message");
+        const message = await waitEvent<[Buffer]>(pair.server, "message");
+        assert.equal(message[0].toString(), "last message");
+        const [code] = await serverClosed;
+        assert.equal(code, 1005);
+        await streamClosed;
+        await until(() => pair.client.readyState === WebSocket.CLOSED);
+      } finally {
+        await closePair(pair);
+      }
+    },
+  );
 
   test("the peer's close ends the readable side after the data", T, async () => {
     const pair = await connectPair();
@@ -178,65 +182,69 @@ describe("createWebSocketStream", () => {
   });
 
   for (const direction of ["client to server", "server to client"] as const) {
-    test(`backpressure both ways, ${direction}: 8 MiB from a fast writer to a slow reader`, T, async () => {
-      const pair: Pair = await connectPair();
-      const writerSocket = direction === "client to server" ? pair.client : pair.server;
-      const readerSocket = direction === "client to server" ? pair.server : pair.client;
-      try {
-        const writer = createWebSocketStream(writerSocket);
-        const reader = createWebSocketStream(readerSocket);
-        writer.resume(); // nothing comes back; keep the writer's readable side drained
+    test(
+      `backpressure both ways, ${direction}: 8 MiB from a fast writer to a slow reader`,
+      T,
+      async () => {
+        const pair: Pair = await connectPair();
+        const writerSocket = direction === "client to server" ? pair.client : pair.server;
+        const readerSocket = direction === "client to server" ? pair.server : pair.client;
+        try {
+          const writer = createWebSocketStream(writerSocket);
+          const reader = createWebSocketStream(readerSocket);
+          writer.resume(); // nothing comes back; keep the writer's readable side drained
 
-        let produced = 0;
-        const count = TOTAL / CHUNK;
-        async function* source(): AsyncGenerator<Buffer> {
-          for (let i = 0; i < count; i++) {
-            produced += CHUNK;
-            yield chunkAt(i);
+          let produced = 0;
+          const count = TOTAL / CHUNK;
+          async function* source(): AsyncGenerator<Buffer> {
+            for (let i = 0; i < count; i++) {
+              produced += CHUNK;
+              yield chunkAt(i);
+            }
           }
-        }
-        const sent = pipeline(Readable.from(source()), writer);
+          const sent = pipeline(Readable.from(source()), writer);
 
-        // Nobody reads yet: the reader's buffer fills, its socket pauses, TCP fills up, and the
-        // writer must stop producing well before the end.
-        await until(() => readerSocket.isPaused, 5000, "reading socket paused");
-        let stalledAt = -1;
-        for (let i = 0; i < 100; i++) {
-          const before = produced;
-          await delay(50);
-          if (produced === before) {
-            stalledAt = produced;
-            break;
+          // Nobody reads yet: the reader's buffer fills, its socket pauses, TCP fills up, and the
+          // writer must stop producing well before the end.
+          await until(() => readerSocket.isPaused, 5000, "reading socket paused");
+          let stalledAt = -1;
+          for (let i = 0; i < 100; i++) {
+            const before = produced;
+            await delay(50);
+            if (produced === before) {
+              stalledAt = produced;
+              break;
+            }
           }
-        }
-        assert.ok(stalledAt > 0, "the writer stopped producing");
-        assert.ok(stalledAt < TOTAL, `the writer waits (stalled at ${stalledAt} of ${TOTAL})`);
-        assert.equal(readerSocket.isPaused, true);
+          assert.ok(stalledAt > 0, "the writer stopped producing");
+          assert.ok(stalledAt < TOTAL, `the writer waits (stalled at ${stalledAt} of ${TOTAL})`);
+          assert.equal(readerSocket.isPaused, true);
 
-        // Now a slow reader takes everything, in order. The writer's end() closes its socket,
-        // and the close ends the reader.
-        const hash = createHash("sha256");
-        let received = 0;
-        let slowWrites = 0;
-        await pipeline(
-          reader,
-          new Writable({
-            highWaterMark: 16 * 1024,
-            write(chunk: Buffer, _encoding, callback) {
-              hash.update(chunk);
-              received += chunk.length;
-              // Slow: every fourth chunk waits a timer turn.
-              if (++slowWrites % 4 === 0) setTimeout(callback, 1);
-              else setImmediate(callback);
-            },
-          }),
-        );
-        await sent;
-        assert.equal(received, TOTAL);
-        assert.equal(hash.digest("hex"), expectedHash());
-      } finally {
-        await closePair(pair);
-      }
-    });
+          // Now a slow reader takes everything, in order. The writer's end() closes its socket,
+          // and the close ends the reader.
+          const hash = createHash("sha256");
+          let received = 0;
+          let slowWrites = 0;
+          await pipeline(
+            reader,
+            new Writable({
+              highWaterMark: 16 * 1024,
+              write(chunk: Buffer, _encoding, callback) {
+                hash.update(chunk);
+                received += chunk.length;
+                // Slow: every fourth chunk waits a timer turn.
+                if (++slowWrites % 4 === 0) setTimeout(callback, 1);
+                else setImmediate(callback);
+              },
+            }),
+          );
+          await sent;
+          assert.equal(received, TOTAL);
+          assert.equal(hash.digest("hex"), expectedHash());
+        } finally {
+          await closePair(pair);
+        }
+      },
+    );
   }
 });

@@ -503,7 +503,7 @@ test("RFC 7692 §5: client fails on an invalid response value (undici CVE-2026-2
     assert.match(result.reason, reason, header);
   }
   const empty = checkDeflateResponse([element([["server_max_window_bits", [""]]])], {});
-  assert.ok(!empty.ok);
+  assert.ok(!empty.ok, "!empty.ok");
 });
 
 test("RFC 7692 §5: client fails on unknown or duplicated response parameters", () => {
@@ -551,11 +551,14 @@ test("RFC 7692 §7.1: client fails a response that breaks what it offered", () =
 
 test("RFC 6455 §9.1: client fails a response naming permessage-deflate twice, or none", () => {
   const two = check("permessage-deflate, permessage-deflate");
-  assert.ok(!two.ok && /got 2/.test(two.reason));
+  assert.ok(!two.ok && /got 2/.test(two.reason), "!two.ok && /got 2/.test(two.reason)");
   const none = checkDeflateResponse([], {});
-  assert.ok(!none.ok && /got 0/.test(none.reason));
+  assert.ok(!none.ok && /got 0/.test(none.reason), "!none.ok && /got 0/.test(none.reason)");
   const other = check("x-webkit-deflate-frame");
-  assert.ok(!other.ok && /Not a permessage-deflate response/.test(other.reason));
+  assert.ok(
+    !other.ok && /Not a permessage-deflate response/.test(other.reason),
+    "!other.ok && /Not a permessage-deflate response/.test(other.reason)",
+  );
 });
 
 test("RFC 7692 §7.1: every server answer to our own offer passes the client's check", () => {
