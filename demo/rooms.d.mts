@@ -7,15 +7,22 @@ export declare const DEFAULT_ROOMS: readonly string[];
 export interface Member {
   id: string;
   name: string;
-  socket: { readyState: number; send(data: string): void };
+  socket: {
+    readyState: number;
+    send(data: string): void;
+    subscribe?(topic: string): boolean;
+    unsubscribe?(topic: string): boolean;
+    publish?(topic: string, data: string): { sent: number };
+  };
 }
 
-/** Room membership, presence and recent history (see the SEAM comment in rooms.mjs). */
+/** Room membership, presence and recent history; delivery over socketeer topics when a publisher is given. */
 export declare class Rooms {
   constructor(options?: {
     defaultRooms?: readonly string[];
     historyLimit?: number;
     maxRooms?: number;
+    publisher?: { publish(topic: string, data: string): { sent: number } };
   });
   join(member: Member, name: string): { joined: boolean; left?: string };
   leave(member: Member): string | undefined;

@@ -3,11 +3,11 @@
 // Everything the server knows about "who is in which room" lives behind this small interface:
 // join(), leave(), members(), broadcastToRoom(). The server never walks sockets itself.
 //
-// SEAM (pub/sub): socketeer is gaining topic pub/sub (`socket.subscribe(topic)`,
-// `socket.unsubscribe(topic)`, `server.publish(topic, data)`). When it lands, join/leave
-// become subscribe/unsubscribe on `room:<name>` and broadcastToRoom() becomes one
-// `server.publish()` call, which serialises once and fans out inside the library. The member
+// Delivery uses socketeer's topic pub/sub when a `publisher` (the WebSocketServer) is given:
+// join/leave subscribe/unsubscribe the socket to `room:<name>`, and broadcastToRoom() is one
+// `publish()` that frames the message once and fans it out inside the library. The member
 // lists (presence) and history stay here: pub/sub moves bytes, it does not know names.
+// Without a publisher (the unit tests' fake sockets) it falls back to a plain loop.
 
 /** Rooms that always exist, shown first, never removed when empty. */
 export const DEFAULT_ROOMS = Object.freeze(["general", "random", "help"]);
@@ -30,13 +30,16 @@ export class Rooms {
   #historyLimit;
   #maxRooms;
   #defaults;
+  #publisher;
 
   /**
    * @param {{ defaultRooms?: readonly string[], historyLimit?: number, maxRooms?: number }} [options]
    *   historyLimit: messages kept per room for people who join later (default 50);
-   *   maxRooms: cap on rooms that exist at once, so nobody can create them without bound.
+   *   maxRooms: cap on rooms that exist at once, so nobody can create them without bound;
+   *   publisher: the WebSocketServer whose topics carry room messages.
    */
-  constructor({ defaultRooms = DEFAULT_ROOMS, historyLimit = 50, maxRooms = 100 } = {}) {
+  constructor({ defaultRooms = DEFAULT_ROOMS, historyLimit = 50, maxRooms = 100, publisher } = {}) {
+    this.#publisher = publisher;
     this.#historyLimit = historyLimit;
     this.#maxRooms = maxRooms;
     this.#defaults = new Set(defaultRooms);
@@ -62,6 +65,7 @@ export class Rooms {
     }
     room.members.add(member);
     this.#roomOf.set(member, name);
+    if (this.#publisher) member.socket.subscribe(topicOf(name));
     return left === undefined ? { joined: true } : { joined: true, left };
   }
 
@@ -74,6 +78,7 @@ export class Rooms {
     const name = this.#roomOf.get(member);
     if (name === undefined) return undefined;
     this.#roomOf.delete(member);
+    if (this.#publisher) member.socket.unsubscribe(topicOf(name));
     const room = this.#rooms.get(name);
     if (room !== undefined) {
       room.members.delete(member);
@@ -131,6 +136,13 @@ export class Rooms {
     const room = this.#rooms.get(name);
     if (room === undefined) return 0;
     const payload = JSON.stringify(message);
+    if (this.#publisher) {
+      // socket.publish() reaches every subscriber but the sender itself.
+      const result = except
+        ? except.socket.publish(topicOf(name), payload)
+        : this.#publisher.publish(topicOf(name), payload);
+      return result.sent;
+    }
     let sent = 0;
     for (const member of room.members) {
       if (member === except || member.socket.readyState !== OPEN) continue;
@@ -159,4 +171,9 @@ export class Rooms {
   history(name) {
     return [...(this.#rooms.get(name)?.history ?? [])];
   }
+}
+
+/** The pub/sub topic that carries a room's messages. */
+function topicOf(room) {
+  return `room:${room}`;
 }

@@ -128,7 +128,6 @@ export async function startDemo({
   log = defaultLog,
   heartbeat = { interval: 30_000, timeout: 10_000 },
 } = {}) {
-  const rooms = new Rooms({ defaultRooms: DEFAULT_ROOMS });
   let nextId = 1;
   let nextMessageId = 1;
 
@@ -175,12 +174,14 @@ export async function startDemo({
     },
   });
 
+  // Rooms are socketeer topics: a message to a room is framed once and fanned out by the server.
+  const rooms = new Rooms({ defaultRooms: DEFAULT_ROOMS, publisher: wss });
+
   const sendJson = (socket, message) => {
     if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
   };
   const broadcastRooms = () => {
-    const payload = JSON.stringify({ type: "rooms", rooms: rooms.list() });
-    for (const client of wss.clients) if (client.readyState === client.OPEN) client.send(payload);
+    wss.broadcast(JSON.stringify({ type: "rooms", rooms: rooms.list() }));
   };
   const announceLeave = (member, room) => {
     log(`#${member.id} ${member.name} left ${room}`);

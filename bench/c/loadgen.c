@@ -550,6 +550,8 @@ static int run_echo(int argc, char **argv) {
     double t = now_ms();
     if (phase == 0 && t >= t_warm) {
       take(&a);
+      /* The window starts when it is sampled: a stall during warm-up must not shorten it. */
+      t_end = a.t + meas;
       m0 = total;
       for (int i = 0; i < conns; i++) b0 += cs[i].bytes;
       measuring = 1;
@@ -652,6 +654,8 @@ static int run_broadcast(int argc, char **argv) {
     double t = now_ms();
     if (phase == 0 && t >= t_warm) {
       take(&a);
+      /* The window starts when it is sampled: a stall during warm-up must not shorten it. */
+      t_end = a.t + meas;
       d0 = delivered;
       s0 = sent;
       phase = 1;
@@ -744,6 +748,8 @@ static int run_handshake(int argc, char **argv) {
     double t = now_ms();
     if (phase == 0 && t >= t_warm) {
       take(&a);
+      /* The window starts when it is sampled: a stall during warm-up must not shorten it. */
+      t_end = a.t + meas;
       c0 = completed;
       phase = 1;
     }

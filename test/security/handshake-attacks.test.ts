@@ -161,7 +161,8 @@ describe("slow and stalled handshakes", T, () => {
       // The server side of the socket goes too.
       const gone = Date.now() + 3000;
       while (sockets() > before && Date.now() < gone) await sleep(10);
-      assert.equal(sockets(), before, "no socket left behind");
+      // (≤: sockets of earlier tests may still be finishing their close.)
+      assert.ok(sockets() <= before, `sockets: ${sockets()} now, ${before} before`);
       // The app answers after the peer left: nothing is written, no connection, no throw.
       pending[0]?.(true);
       await sleep(50);
