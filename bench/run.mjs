@@ -3,6 +3,7 @@
 //
 //   node bench/run.mjs [--quick] [--only echo-16,handshake] [--servers ws,ws-native,net,uws]
 //                      [--reps N] [--generator c|node] [--note "text for the report"] [--no-write]
+//   node bench/run.mjs --render    (rewrite docs/performance.md from bench/results/latest.json)
 //
 // Each server runs in its own process pinned to core 0, the load generator in one process pinned
 // to core 1; servers take turns within every repetition. Writes bench/results/latest.json and
@@ -55,7 +56,17 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === "--reps") opt.reps = Math.max(1, Number(val()) | 0);
   else if (a === "--note") opt.note = val();
   else if (a === "--no-write") opt.write = false;
-  else if (a === "--generator") {
+  else if (a === "--render") {
+    // Re-render the page from the committed raw numbers (after a change to the report format).
+    const res = JSON.parse(readFileSync(join(here, "results", "latest.json"), "utf8"));
+    for (const [id, data] of Object.entries(res.scenarios)) {
+      const sc = SCENARIOS.find((x) => x.id === id);
+      if (sc) data.summary = summarize(sc, data.runs);
+    }
+    writeFileSync(join(root, "docs", "performance.md"), renderMarkdown(res, SCENARIOS, SERVERS));
+    console.log("bench: rewrote docs/performance.md from bench/results/latest.json");
+    process.exit(0);
+  } else if (a === "--generator") {
     opt.generator = val();
     if (opt.generator !== "c" && opt.generator !== "node") die("--generator takes c or node");
   } else if (a === "--help" || a === "-h") {

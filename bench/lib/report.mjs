@@ -87,6 +87,11 @@ const us = (ms) => {
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : Number.NaN);
 const x = (r) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : "–");
 
+/** True when either row's pinned cores were busy with other work beyond the noise threshold. */
+function noisy(...rows) {
+  return rows.some((r) => r && (r.otherOnServerCore > NOISY || r.otherOnGenCore > NOISY));
+}
+
 /** Whether socketeer meets a scenario's target; null when it cannot be judged. */
 export function targetStatus(sc, summary) {
   const t = sc.target;
@@ -187,6 +192,10 @@ export function renderMarkdown(result, scenarios, servers) {
   // Summary of targets.
   L.push("## Targets");
   L.push("");
+  if (result.options.quick) {
+    L.push("_Quick run: one short window per server, so the statuses below are indicative only._");
+    L.push("");
+  }
   L.push("Ratios are socketeer's median over the reference's median from this run. \"ws\" in a");
   L.push(
     "target means ws **with** its native helpers (`bufferutil` + `utf-8-validate`), its faster",
@@ -204,7 +213,8 @@ export function renderMarkdown(result, scenarios, servers) {
     const refLabel = servers[sc.target.vs]?.label ?? sc.target.vs;
     L.push(
       `| ${sc.title} | ${sc.target.text} | ${fmtv(sum.socketeer?.rate)} | ${fmtv(sum[sc.target.vs]?.rate)} (${refLabel}) | ` +
-        `${x(st.ratio)} | ${st.met === null ? "not measured" : st.met ? "met" : "not met"} |`,
+        `${x(st.ratio)} | ${st.met === null ? "not measured" : st.met ? "met" : "not met"}` +
+        `${st.met !== null && noisy(sum.socketeer, sum[sc.target.vs]) ? " (noisy run)" : ""} |`,
     );
   }
   L.push("");

@@ -37,9 +37,12 @@ if (!Number.isInteger(count) || count <= 0) {
   process.exit(1);
 }
 for (let i = 1; i <= count; i++) {
-  await connect(`${base}/runCase?case=${i}&agent=${encodeURIComponent(agent)}`, (ws, data, isBinary) => {
-    ws.send(data, { binary: isBinary });
-  });
+  await connect(
+    `${base}/runCase?case=${i}&agent=${encodeURIComponent(agent)}`,
+    (ws, data, isBinary) => {
+      ws.send(data, { binary: isBinary });
+    },
+  );
 }
 await connect(`${base}/updateReports?agent=${encodeURIComponent(agent)}`, () => {});
 console.log(`ran ${count} cases`);

@@ -428,10 +428,18 @@ export class WebSocketServer<
     };
 
     if (options.port != null) {
+      const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
+      // Node refuses headersTimeout > requestTimeout, so a lone short requestTimeout lowers the
+      // default headersTimeout with it instead of making the constructor throw.
+      const headersTimeout =
+        options.headersTimeout ??
+        (requestTimeout > 0
+          ? Math.min(DEFAULT_HEADERS_TIMEOUT, requestTimeout)
+          : DEFAULT_HEADERS_TIMEOUT);
       const server = http.createServer<U>(
         {
-          headersTimeout: options.headersTimeout ?? DEFAULT_HEADERS_TIMEOUT,
-          requestTimeout: options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT,
+          headersTimeout,
+          requestTimeout,
           connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL,
         },
         (_req, res) => {

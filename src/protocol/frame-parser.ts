@@ -88,9 +88,11 @@ export class FrameParser {
   private pos = 0;
   /** Chunks that arrived while paused or inflating. */
   private readonly queue: Buffer[] = [];
+  // The buffers below are allocated on first use: an idle connection should cost little more
+  // than its TCP socket (10,000 idle connections are a normal load).
 
   /** A header split across chunks is gathered here (at most 14 bytes). */
-  private readonly headerBytes = Buffer.alloc(14);
+  private headerBytes: Buffer | null = null;
   private headerHave = 0;
 
   // The frame being read.
@@ -98,7 +100,7 @@ export class FrameParser {
   private rsv1 = false;
   private opcode = 0;
   private masked = false;
-  private readonly maskKey = new Uint8Array(4);
+  private maskKey: Uint8Array | null = null;
   private payloadLength = 0;
   /**
    * A payload split across chunks is gathered here: large pieces by reference, small ones copied
@@ -117,7 +119,7 @@ export class FrameParser {
   /** Bytes of the message so far, as received on the wire (compressed or not). */
   private messageLength = 0;
   private message: Buffer | null = null;
-  private readonly utf8 = new Utf8Validator();
+  private utf8: Utf8Validator | null = null;
 
   /**
    * @param options - role and limits
@@ -252,7 +254,7 @@ export class FrameParser {
       }
     }
     // The header is split across chunks: gather it byte by byte (it is at most 14 bytes).
-    const scratch = this.headerBytes;
+    const scratch = (this.headerBytes ??= Buffer.allocUnsafe(14));
     while (this.pos < chunk.length) {
       scratch[this.headerHave++] = chunk[this.pos++]!;
       if (this.headerHave >= 2 && this.headerHave === headerSize(scratch[1]!)) {
@@ -370,10 +372,11 @@ export class FrameParser {
       }
     }
     if (masked) {
-      this.maskKey[0] = src[next]!;
-      this.maskKey[1] = src[next + 1]!;
-      this.maskKey[2] = src[next + 2]!;
-      this.maskKey[3] = src[next + 3]!;
+      const key = (this.maskKey ??= new Uint8Array(4));
+      key[0] = src[next]!;
+      key[1] = src[next + 1]!;
+      key[2] = src[next + 2]!;
+      key[3] = src[next + 3]!;
     }
     this.fin = fin;
     this.rsv1 = rsv1;
@@ -437,7 +440,7 @@ export class FrameParser {
 
   private frameComplete(payload: Buffer): void {
     this.state = State.Header;
-    if (this.masked && payload.length > 0) unmask(payload, this.maskKey);
+    if (this.masked && payload.length > 0) unmask(payload, this.maskKey!);
     const opcode = this.opcode;
     if (opcode >= 0x8) return this.controlFrame(opcode, payload);
 
@@ -472,12 +475,16 @@ export class FrameParser {
       this.deliver(payload, true);
       return;
     }
-    if (this.messageOpcode === Opcode.TEXT && !this.skipUTF8Validation && !this.utf8.push(payload)) {
+    if (
+      this.messageOpcode === Opcode.TEXT &&
+      !this.skipUTF8Validation &&
+      !(this.utf8 ??= new Utf8Validator()).push(payload)
+    ) {
       return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
     }
     this.appendToMessage(payload);
     if (this.fin) {
-      if (this.messageOpcode === Opcode.TEXT && !this.skipUTF8Validation && !this.utf8.end()) {
+      if (this.messageOpcode === Opcode.TEXT && !this.skipUTF8Validation && !this.utf8!.end()) {
         return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
       }
       const message = this.message!.subarray(0, this.messageLength);
@@ -507,7 +514,7 @@ export class FrameParser {
     this.messageLength = 0;
     this.fragments = 0;
     this.message = null;
-    this.utf8.reset();
+    this.utf8?.reset();
     if (validate && !isBinary && !this.skipUTF8Validation && !isValidUtf8(data)) {
       return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
     }

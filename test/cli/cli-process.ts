@@ -5,16 +5,40 @@
  */
 
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { selfSigned } from "../helpers/api-tls.js";
 
 /** The compiled bin that package.json's `bin` points at. */
 export const CLI_PATH = join(__dirname, "..", "..", "dist", "cjs", "cli", "main.js");
 
-/** TLS material for wss tests: a self-signed certificate for localhost/127.0.0.1/::1. */
-export const TLS_CERT = join(__dirname, "fixtures", "cert.pem");
-/** The private key for {@link TLS_CERT}. */
-export const TLS_KEY = join(__dirname, "fixtures", "key.pem");
+/** PEM files for the CLI's `--tls-cert` / `--tls-key`. */
+export interface TlsFiles {
+  /** Path of the self-signed certificate (localhost and 127.0.0.1). */
+  cert: string;
+  /** Path of its private key. */
+  key: string;
+}
+
+let tlsFilesCache: TlsFiles | null = null;
+
+/**
+ * Writes a throwaway self-signed certificate and key (made by `openssl` at test time, see
+ * `test/helpers/api-tls.ts`; no key is committed) to a private temp directory, once per process,
+ * and returns their paths. The CLI takes files, not buffers. The directory is removed on exit.
+ */
+export function tlsFiles(): TlsFiles {
+  if (tlsFilesCache !== null) return tlsFilesCache;
+  const { cert, key } = selfSigned();
+  const dir = mkdtempSync(join(tmpdir(), "socketeer-cli-tls-"));
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const files = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  writeFileSync(files.cert, cert);
+  writeFileSync(files.key, key, { mode: 0o600 });
+  tlsFilesCache = files;
+  return files;
+}
 
 /** How a finished CLI process ended and what it printed. */
 export interface CliResult {

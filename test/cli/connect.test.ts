@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { WebSocketServer as WsServer } from "ws";
 import { WebSocketServer as SocketeerServer } from "../../src/index.js";
-import { runCli, startCli, TLS_CERT, TLS_KEY } from "./cli-process.js";
+import { runCli, startCli, tlsFiles } from "./cli-process.js";
 
 const T = { timeout: 15_000 };
 
@@ -237,7 +237,8 @@ for (const impl of ["socketeer", "ws"] as const) {
 describe("socketeer connect over TLS", () => {
   let peer: Peer;
   before(async () => {
-    const server = createHttpsServer({ cert: readFileSync(TLS_CERT), key: readFileSync(TLS_KEY) });
+    const { cert, key } = tlsFiles();
+    const server = createHttpsServer({ cert: readFileSync(cert), key: readFileSync(key) });
     peer = await startPeer("socketeer", { server });
   });
   after(() => peer.close());

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { WebSocket as WsClient } from "ws";
 import { WebSocket as SocketeerClient } from "../../src/index.js";
-import { type CliProcess, runCli, startCli, TLS_CERT, TLS_KEY } from "./cli-process.js";
+import { type CliProcess, runCli, startCli, tlsFiles } from "./cli-process.js";
 
 const T = { timeout: 15_000 };
 
@@ -179,7 +179,8 @@ describe("socketeer serve end to end with socketeer connect", () => {
   });
 
   test("--tls-cert/--tls-key serve wss:// (connect --no-check talks to it)", T, async () => {
-    const { cli, url } = await startServe(["--tls-cert", TLS_CERT, "--tls-key", TLS_KEY]);
+    const tls = tlsFiles();
+    const { cli, url } = await startServe(["--tls-cert", tls.cert, "--tls-key", tls.key]);
     try {
       assert.match(url, /^wss:\/\//);
       const result = await runCli(["connect", url, "--no-check", "--wait", "1"], {
@@ -291,7 +292,7 @@ describe("socketeer serve errors", () => {
         [["serve", "--port", "99999"], /--port must be a whole number from 0 to 65535/],
         [["serve", "--port", "eighty"], /--port must be a whole number/],
         [["serve", "-p", "-1"], /--port must be a whole number/],
-        [["serve", "--tls-cert", TLS_CERT], /--tls-cert and --tls-key must be given together/],
+        [["serve", "--tls-cert", tlsFiles().cert], /--tls-cert and --tls-key must be given together/],
         [["serve", "--echo", "--broadcast"], /choose one of --echo or --broadcast/],
         [["serve", "--verbos"], /unknown option --verbos \(did you mean --verbose\?\)/],
         [["serve", "extra"], /unexpected argument "extra"/],

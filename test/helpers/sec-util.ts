@@ -95,13 +95,13 @@ export class Recorder {
   }
 
   /** The first `close`, once it happened. */
-  async closed(ms = 3000): Promise<ClosedWith> {
+  async closed(ms = 10_000): Promise<ClosedWith> {
     await this.until(() => this.closes.length > 0, ms, "close event");
     return this.closes[0] as ClosedWith;
   }
 
   /** Resolves on `open`; rejects if the socket closed first. */
-  async opened(ms = 3000): Promise<void> {
+  async opened(ms = 10_000): Promise<void> {
     await this.until(() => this.events.includes("open") || this.closes.length > 0, ms, "open");
     if (!this.events.includes("open")) throw new Error(`closed before open: ${this.events}`);
   }
@@ -156,7 +156,7 @@ function track(wss: WebSocketServer, options: { echo?: boolean; errorListener?: 
     }
     for (const wake of waiters.splice(0)) wake();
   });
-  const peer = async (port: number, ms = 3000): Promise<Recorder> => {
+  const peer = async (port: number, ms = 10_000): Promise<Recorder> => {
     const deadline = Date.now() + ms;
     for (;;) {
       const found = connections.find(
@@ -231,7 +231,7 @@ export async function openRaw(
   srv: Pick<SecServer, "port" | "peer">,
   options: HandshakeOptions = {},
 ): Promise<{ raw: RawClient; server: Recorder }> {
-  const raw = await RawClient.open(srv.port, options);
+  const raw = await RawClient.open(srv.port, { timeoutMs: 10_000, ...options });
   try {
     const server = await srv.peer(raw.socket.localPort as number);
     return { raw, server };
@@ -285,6 +285,21 @@ export function gcNow(): void {
   }
   gcFunction();
   gcFunction();
+}
+
+/**
+ * Full GCs, with pauses, until `external` stops moving (zlib handles and sockets of earlier tests
+ * release their native memory a few ticks after they close). Bounded: one second at most.
+ */
+export async function settle(): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 20; i++) {
+    gcNow();
+    const external = process.memoryUsage().external;
+    if (last >= 0 && Math.abs(external - last) < 64 * 1024) return;
+    last = external;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Heap and off-heap (Buffers) in use, in bytes. */

@@ -8,19 +8,29 @@ import { once } from "node:events";
 import type * as http from "node:http";
 import type * as net from "node:net";
 import * as netModule from "node:net";
-import { describe, test } from "node:test";
+import { afterEach, describe, test } from "node:test";
 import { WebSocket as WsClient } from "ws";
 import { WebSocketServer } from "../../src/node/server.js";
 import type { WebSocket } from "../../src/node/websocket.js";
 import {
   closeHttp,
+  forceClose,
   listenHttp,
   parseResponse,
   portOf,
   rawRequest,
+  runCleanups,
   SAMPLE_ACCEPT,
+  track,
   upgradeRequest,
 } from "./server-helpers.js";
+
+afterEach(runCleanups);
+
+/** A ws client terminated after the test whatever happens. */
+function trackClient(client: WsClient): WsClient {
+  return track(client, (c) => c.terminate());
+}
 
 function closeServer(wss: WebSocketServer): Promise<Error | undefined> {
   return new Promise((resolve) => wss.close((error) => resolve(error)));
@@ -37,7 +47,7 @@ async function closeClient(client: WsClient): Promise<void> {
 async function listening(
   options: ConstructorParameters<typeof WebSocketServer>[0] = {},
 ): Promise<{ wss: WebSocketServer; port: number }> {
-  const wss = new WebSocketServer({ port: 0, host: "127.0.0.1", ...options });
+  const wss = track(new WebSocketServer({ port: 0, host: "127.0.0.1", ...options }), forceClose);
   await once(wss, "listening");
   return { wss, port: portOf(wss.address()) };
 }
@@ -64,7 +74,7 @@ async function rawUpgrade(
   request: string,
   extra: Buffer = Buffer.alloc(0),
 ): Promise<{ socket: net.Socket; head: ReturnType<typeof parseResponse>; rest: Buffer }> {
-  const socket = netModule.connect(port, "127.0.0.1");
+  const socket = track(netModule.connect(port, "127.0.0.1"), (s) => s.destroy());
   await once(socket, "connect");
   socket.write(Buffer.concat([Buffer.from(request, "latin1"), extra]));
   let received = Buffer.alloc(0);
@@ -112,7 +122,7 @@ describe("WebSocketServer: the 101 response (RFC 6455 §4.2.2)", { timeout: 20_0
       });
     });
     const connected = once(wss, "connection");
-    const client = new WsClient(`ws://127.0.0.1:${port}`);
+    const client = trackClient(new WsClient(`ws://127.0.0.1:${port}`));
     await once(client, "open");
     await connected;
     assert.equal(writes.length, 1);
@@ -130,7 +140,7 @@ describe("WebSocketServer: the 101 response (RFC 6455 §4.2.2)", { timeout: 20_0
       headers.push("Set-Cookie: session=abc");
       headers.push("X-Trace: 1");
     });
-    const client = new WsClient(`ws://127.0.0.1:${port}/h`);
+    const client = trackClient(new WsClient(`ws://127.0.0.1:${port}/h`));
     const upgraded = once(client, "upgrade");
     const opened = once(client, "open");
     const [response] = (await upgraded) as [http.IncomingMessage];
@@ -158,7 +168,7 @@ describe("WebSocketServer: the 101 response (RFC 6455 §4.2.2)", { timeout: 20_0
 describe("WebSocketServer subprotocols (RFC 6455 §4.2.2 step 5.4)", { timeout: 20_000 }, () => {
   test("without handleProtocols the client's first protocol is chosen", async () => {
     const { wss, port } = await listening();
-    const client = new WsClient(`ws://127.0.0.1:${port}`, ["first", "second"]);
+    const client = trackClient(new WsClient(`ws://127.0.0.1:${port}`, ["first", "second"]));
     await once(client, "open");
     assert.equal(client.protocol, "first");
     await closeClient(client);
@@ -174,7 +184,7 @@ describe("WebSocketServer subprotocols (RFC 6455 §4.2.2 step 5.4)", { timeout: 
       },
     });
     const serverSide = once(wss, "connection");
-    const client = new WsClient(`ws://127.0.0.1:${port}/p`, ["v1", "v2"]);
+    const client = trackClient(new WsClient(`ws://127.0.0.1:${port}/p`, ["v1", "v2"]));
     await once(client, "open");
     const [ws] = (await serverSide) as [WebSocket];
     assert.equal(client.protocol, "v2");
@@ -252,7 +262,7 @@ describe("WebSocketServer permessage-deflate negotiation (RFC 7692)", { timeout:
   test("RFC 7692 §5: the ws client's offer is accepted and messages round-trip", async () => {
     const { wss, port } = await listening({ perMessageDeflate: { threshold: 0 } });
     wss.on("connection", (ws) => ws.on("message", (data) => ws.send(String(data))));
-    const client = new WsClient(`ws://127.0.0.1:${port}`, { perMessageDeflate: true });
+    const client = trackClient(new WsClient(`ws://127.0.0.1:${port}`, { perMessageDeflate: true }));
     await once(client, "open");
     assert.equal(client.extensions, "permessage-deflate");
     const text = "compress me ".repeat(500);
@@ -311,7 +321,7 @@ describe("WebSocketServer permessage-deflate negotiation (RFC 7692)", { timeout:
 describe("WebSocketServer limits and heartbeat", { timeout: 30_000 }, () => {
   test("RFC 6455 §7.4.1: a message over maxPayload closes the connection with 1009", async () => {
     const { wss, port } = await listening({ maxPayload: 1024 });
-    const client = new WsClient(`ws://127.0.0.1:${port}`);
+    const client = trackClient(new WsClient(`ws://127.0.0.1:${port}`));
     await once(client, "open");
     const closed = once(client, "close");
     client.send(Buffer.alloc(2048));
@@ -329,7 +339,7 @@ describe("WebSocketServer limits and heartbeat", { timeout: 30_000 }, () => {
     const silentClosedOnServer = once(silentOnServer, "close");
     silent.resume();
     silent.on("error", () => {});
-    const healthy = new WsClient(`ws://127.0.0.1:${port}`);
+    const healthy = trackClient(new WsClient(`ws://127.0.0.1:${port}`));
     await once(healthy, "open");
     let pings = 0;
     healthy.on("ping", () => pings++);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import type * as http from "node:http";
 import * as net from "node:net";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { WebSocketServer } from "../../src/node/server.js";
 import {
   closeHttp,
@@ -15,8 +15,11 @@ import {
   portOf,
   type RawResponse,
   rawRequest,
+  runCleanups,
   upgradeRequest,
 } from "./server-helpers.js";
+
+afterEach(runCleanups);
 
 /** The shape every refusal shares: status, plain-text body equal to Content-Length, closed. */
 function assertRefused(response: RawResponse, status: number, body?: string): void {

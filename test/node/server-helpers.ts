@@ -114,13 +114,13 @@ export function upgradeRequest(
 export async function listenHttp(
   handler?: http.RequestListener,
 ): Promise<{ server: http.Server; port: number }> {
-  const server = http.createServer(handler);
+  const server = track(http.createServer(handler), closeHttp);
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-/** Closes an http server, also dropping its idle and upgraded connections. */
+/** Closes an http server, also dropping its idle connections. */
 export async function closeHttp(server: http.Server): Promise<void> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -130,4 +130,37 @@ export async function closeHttp(server: http.Server): Promise<void> {
 export function portOf(address: AddressInfo | string | null): number {
   if (address === null || typeof address === "string") throw new Error("not bound to a port");
   return address.port;
+}
+
+/** Cleanups registered by {@link track}, run (and cleared) by {@link runCleanups}. */
+const cleanups: Array<() => unknown> = [];
+
+/**
+ * Registers `cleanup` to run after the current test even when an assertion fails first, so a
+ * failing test cannot leave a server or socket open (which would keep the test process alive).
+ */
+export function track<T>(resource: T, cleanup: (resource: T) => unknown): T {
+  cleanups.push(() => cleanup(resource));
+  return resource;
+}
+
+/** Runs every registered cleanup, newest first; use as `afterEach(runCleanups)`. */
+export async function runCleanups(): Promise<void> {
+  while (cleanups.length > 0) {
+    const cleanup = cleanups.pop() as () => unknown;
+    try {
+      await cleanup();
+    } catch {
+      // Already closed: nothing left to clean.
+    }
+  }
+}
+
+/** Cleanup for a WebSocketServer-like object: drop its clients, then close it. */
+export function forceClose(wss: {
+  clients: Set<{ terminate(): void }>;
+  close(cb?: (error?: Error) => void): void;
+}): Promise<void> {
+  for (const ws of wss.clients) ws.terminate();
+  return new Promise((resolve) => wss.close(() => resolve()));
 }

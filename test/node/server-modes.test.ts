@@ -8,22 +8,27 @@ import { once } from "node:events";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as net from "node:net";
-import { describe, test } from "node:test";
+import { afterEach, describe, test } from "node:test";
 import { WebSocket as WsClient } from "ws";
 import { WebSocketServer } from "../../src/node/server.js";
 import { WebSocket } from "../../src/node/websocket.js";
 import {
   closeHttp,
+  forceClose,
   listenHttp,
   portOf,
   rawRequest,
+  runCleanups,
   SAMPLE_ACCEPT,
+  track,
   upgradeRequest,
 } from "./server-helpers.js";
 
+afterEach(runCleanups);
+
 /** Opens a ws client and waits for `open`. */
 async function connect(url: string, protocols?: string[]): Promise<WsClient> {
-  const client = new WsClient(url, protocols);
+  const client = track(new WsClient(url, protocols), (c) => c.terminate());
   await once(client, "open");
   return client;
 }
@@ -49,6 +54,11 @@ function echo(wss: WebSocketServer): void {
   wss.on("connection", (ws) => {
     ws.on("message", (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
   });
+}
+
+/** A WebSocketServer force-closed after the test whatever happens. */
+function newServer(options: ConstructorParameters<typeof WebSocketServer>[0]): WebSocketServer {
+  return track(new WebSocketServer(options), forceClose);
 }
 
 function closeServer(wss: WebSocketServer): Promise<Error | undefined> {
@@ -104,7 +114,7 @@ describe("WebSocketServer port mode", { timeout: 20_000 }, () => {
   });
 
   test("errors of the http server are emitted on the WebSocketServer", async () => {
-    const first = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    const first = track(new WebSocketServer({ port: 0, host: "127.0.0.1" }), forceClose);
     await once(first, "listening");
     const second = new WebSocketServer({ port: portOf(first.address()), host: "127.0.0.1" });
     const [error] = (await once(second, "error")) as [NodeJS.ErrnoException];
@@ -114,7 +124,7 @@ describe("WebSocketServer port mode", { timeout: 20_000 }, () => {
   });
 
   test("a successful handshake from the ws client: connect, echo, close", async () => {
-    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    const wss = track(new WebSocketServer({ port: 0, host: "127.0.0.1" }), forceClose);
     echo(wss);
     await once(wss, "listening");
     const client = await connect(`ws://127.0.0.1:${portOf(wss.address())}/any/path?x=1`);
@@ -125,7 +135,7 @@ describe("WebSocketServer port mode", { timeout: 20_000 }, () => {
   });
 
   test("headersTimeout closes a client that never finishes its request head (slowloris)", async () => {
-    const wss = new WebSocketServer({
+    const wss = newServer({
       port: 0,
       host: "127.0.0.1",
       headersTimeout: 300,
@@ -147,8 +157,18 @@ describe("WebSocketServer port mode", { timeout: 20_000 }, () => {
     await closeServer(wss);
   });
 
+  test("a requestTimeout below the default headersTimeout lowers it instead of throwing", async () => {
+    const wss = newServer({ port: 0, host: "127.0.0.1", requestTimeout: 5000 });
+    await once(wss, "listening");
+    await closeServer(wss);
+    assert.throws(
+      () => new WebSocketServer({ port: 0, headersTimeout: 9000, requestTimeout: 5000 }),
+      RangeError,
+    );
+  });
+
   test("an open WebSocket outlives requestTimeout (the timeouts stop at the upgrade)", async () => {
-    const wss = new WebSocketServer({
+    const wss = newServer({
       port: 0,
       host: "127.0.0.1",
       headersTimeout: 200,
@@ -391,7 +411,7 @@ describe("WebSocketServer close()", { timeout: 20_000 }, () => {
     const verifying = new Promise<void>((resolve) => {
       verified = resolve;
     });
-    const wss = new WebSocketServer({
+    const wss = newServer({
       port: 0,
       host: "127.0.0.1",
       verifyClient: (_info, done) => {
@@ -412,7 +432,7 @@ describe("WebSocketServer close()", { timeout: 20_000 }, () => {
   });
 
   test("port mode: close() stops listening but leaves open clients; close fires when they go", async () => {
-    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    const wss = track(new WebSocketServer({ port: 0, host: "127.0.0.1" }), forceClose);
     echo(wss);
     await once(wss, "listening");
     const port = portOf(wss.address());
@@ -451,7 +471,7 @@ describe("WebSocketServer close()", { timeout: 20_000 }, () => {
 
 describe("WebSocketServer client tracking and socket class", { timeout: 20_000 }, () => {
   test("clients holds open sockets and drops them on close", async () => {
-    const wss = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    const wss = track(new WebSocketServer({ port: 0, host: "127.0.0.1" }), forceClose);
     await once(wss, "listening");
     const port = portOf(wss.address());
     const connected = once(wss, "connection");
@@ -497,7 +517,7 @@ describe("WebSocketServer client tracking and socket class", { timeout: 20_000 }
         super._setSocket(...args);
       }
     }
-    const wss = new WebSocketServer({
+    const wss = newServer({
       port: 0,
       host: "127.0.0.1",
       WebSocket: Tagged,

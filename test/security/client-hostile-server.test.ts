@@ -26,7 +26,7 @@ async function connect(raw: RawServer, options: ConstructorParameters<typeof Web
       ? new WebSocket(raw.url(), { perMessageDeflate: false, ...options })
       : new WebSocket(raw.url(), protocols, { perMessageDeflate: false, ...options });
   const recorder = new Recorder(client);
-  const conn = await raw.accept();
+  const conn = await raw.accept(10_000);
   return { client, recorder, conn };
 }
 

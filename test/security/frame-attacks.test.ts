@@ -349,7 +349,7 @@ describe("frame attacks on the client (symmetric rules)", T, () => {
   async function openClient(options: { maxPayload?: number } = {}) {
     const client = new WebSocket(raw.url(), { perMessageDeflate: false, ...options });
     const recorder = new Recorder(client);
-    const conn = await raw.acceptWebSocket();
+    const conn = await raw.acceptWebSocket(10_000);
     await recorder.opened();
     return { client, recorder, conn };
   }
