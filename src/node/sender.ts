@@ -13,9 +13,9 @@
  * While permessage-deflate is compressing a message, later frames wait in order behind it.
  */
 import type { Duplex } from "node:stream";
+import { frameHeaderLength, maskKeys, writeHeaderBytes } from "../protocol/frame-writer.js";
 import { mask, unmask } from "../protocol/mask.js";
 import { Opcode } from "../protocol/opcodes.js";
-import { frameHeaderLength, maskKeys, writeHeaderBytes } from "../protocol/frame-writer.js";
 import type { MessageDeflater } from "../protocol/types.js";
 
 /** Size of each shared slab. */
@@ -60,31 +60,72 @@ export class Sender {
   /** Bytes framed but not yet handed to the socket. */
   private pendingBytes = 0;
 
-  /** A message is being sent in fragments (`fin: false`): the next data frame continues it. */
+  /**
+   * Order model: every call is placed in call order. `continuing`/`compressingMessage` describe
+   * the app's message *as of the last call* (so framing is decided at call time), while `busy`
+   * says an asynchronous step (compression, Blob read) is running: later work waits in `waiting`.
+   * Whole messages from a publish must never land inside the app's fragmented message
+   * (RFC 6455 §5.4), so while one is open they wait in `held` until its final fragment is placed.
+   */
+  /** The app's fragmented message is open (`fin: false` sent): its next data frame continues it. */
   private continuing = false;
-  /** The fragmented message in progress is compressed (RSV1 was on its first frame). */
+  /** That fragmented message is compressed (RSV1 was on its first frame). */
   private compressingMessage = false;
-  /** Frames waiting for a compression or Blob read in progress, in order. */
+  /** Work placed while an asynchronous step runs, in call order. */
   private readonly waiting: Array<() => void> = [];
+  /** Publishes placed while the app's fragmented message is open. */
+  private held: Array<() => void> = [];
   private busy = false;
   private closed = false;
+  /** Bytes of work in `waiting`/`held` or being compressed, not framed yet. */
+  private queuedBytes = 0;
+  /** Called after a flush's write completes, when {@link notifyFlush} asked for it. */
+  private readonly onFlushed: (() => void) | null;
+  /** Set by the socket when it wants to hear that a flush has reached the kernel. */
+  notifyFlush = false;
 
   /**
    * @param socket - the connection's transport
    * @param masking - client role: mask every frame with a fresh key (RFC 6455 §5.3)
    * @param deflater - the negotiated permessage-deflate instance, or null
    * @param threshold - messages smaller than this are sent uncompressed
+   * @param onFlushed - see {@link notifyFlush}
    */
-  constructor(socket: Duplex, masking: boolean, deflater: MessageDeflater | null, threshold: number) {
+  constructor(
+    socket: Duplex,
+    masking: boolean,
+    deflater: MessageDeflater | null,
+    threshold: number,
+    onFlushed: (() => void) | null = null,
+  ) {
     this.socket = socket;
     this.masking = masking;
     this.deflater = deflater;
     this.threshold = threshold;
+    this.onFlushed = onFlushed;
   }
 
   /** Bytes accepted by {@link sendData} and friends that the socket does not hold yet. */
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.pendingBytes + this.queuedBytes;
+  }
+
+  /**
+   * Decides how the app's next data frame is framed (at call time, so later calls cannot change
+   * it) and updates the fragmented-message state.
+   */
+  private placeData(binary: boolean, fin: boolean, compressAllowed: boolean, size: number) {
+    const first = !this.continuing;
+    const opcode = first ? (binary ? Opcode.BINARY : Opcode.TEXT) : Opcode.CONTINUATION;
+    this.continuing = !fin;
+    let compress = this.compressingMessage;
+    if (first) {
+      compress = this.deflater !== null && compressAllowed && size >= this.threshold;
+      this.compressingMessage = compress && !fin;
+    } else if (fin) {
+      this.compressingMessage = false;
+    }
+    return { first, opcode, compress, endsFragmentedMessage: fin && !first };
   }
 
   /** Sends one data frame (a whole message, or one fragment when `fin` is false). */
@@ -95,95 +136,91 @@ export class Sender {
     compressAllowed: boolean,
     callback?: SendCallback,
   ): void {
-    const first = !this.continuing;
-    const opcode = first ? (binary ? Opcode.BINARY : Opcode.TEXT) : Opcode.CONTINUATION;
-    this.continuing = !fin;
-    let compress = this.compressingMessage;
-    if (first) {
-      compress =
-        this.deflater !== null &&
-        compressAllowed &&
-        (typeof data === "string" ? Buffer.byteLength(data) : data.length) >= this.threshold;
-      this.compressingMessage = compress && !fin;
-    } else if (fin) {
-      this.compressingMessage = false;
+    const size =
+      this.deflater === null ? 0 : typeof data === "string" ? Buffer.byteLength(data) : data.length;
+    const place = this.placeData(binary, fin, compressAllowed, size);
+    const { opcode, first } = place;
+    if (place.compress) {
+      const payload = typeof data === "string" ? Buffer.from(data) : data;
+      this.place(
+        () => this.compressThenFrame(opcode, payload, fin, first, callback),
+        payload.length,
+      );
+    } else if (this.busy) {
+      this.place(() => this.frame(opcode, data, fin, false, callback), size);
+    } else {
+      this.frame(opcode, data, fin, false, callback); // the common path: no closure
     }
-    if (!compress) {
-      if (this.busy) {
-        this.waiting.push(() => this.frame(opcode, data, fin, false, callback));
-      } else {
-        this.frame(opcode, data, fin, false, callback);
-        if (fin) this.drainWaiting();
-      }
-      return;
-    }
-    const payload = typeof data === "string" ? Buffer.from(data) : data;
-    this.pendingBytes += payload.length;
-    const run = (): void => {
-      this.busy = true;
-      this.deflater!.compress(payload, fin, (error, result) => {
-        this.pendingBytes -= payload.length;
-        if (this.closed) {
-          callback?.(new Error("The socket was closed while data was being compressed"));
-          return;
-        }
-        if (error || result === undefined) {
-          callback?.(error ?? new Error("Compression failed"));
-        } else this.frame(opcode, result, fin, first, callback);
-        this.busy = false;
-        this.drainWaiting();
-      });
-    };
-    if (this.busy) this.waiting.push(run);
-    else run();
+    if (place.endsFragmentedMessage) this.releaseHeld();
   }
 
   /**
-   * Sends a Blob: its bytes are read asynchronously, and everything sent after it waits, so
-   * messages keep their order.
+   * Sends a Blob (ws 8.18+): read asynchronously, framed as decided at call time, and everything
+   * sent after it waits, so messages keep their order.
    */
-  sendBlob(blob: Blob, binary: boolean, fin: boolean, compress: boolean, callback?: SendCallback): void {
-    const run = (): void => {
+  sendBlob(
+    blob: Blob,
+    binary: boolean,
+    fin: boolean,
+    compressAllowed: boolean,
+    callback?: SendCallback,
+  ): void {
+    const place = this.placeData(binary, fin, compressAllowed, blob.size);
+    const { opcode, first, compress } = place;
+    this.place(() => {
       this.busy = true;
       blob.arrayBuffer().then(
         (buffer) => {
           this.busy = false;
-          if (this.closed) callback?.(new Error("The socket was closed while a Blob was being read"));
-          else this.sendData(Buffer.from(buffer), binary, fin, compress, callback);
+          this.queuedBytes -= blob.size;
+          if (this.closed)
+            callback?.(new Error("The socket was closed while a Blob was being read"));
+          else if (compress)
+            this.compressThenFrame(opcode, Buffer.from(buffer), fin, first, callback);
+          else this.frame(opcode, Buffer.from(buffer), fin, false, callback);
           this.drainWaiting();
         },
         (error: Error) => {
           this.busy = false;
+          this.queuedBytes -= blob.size;
           callback?.(error);
           this.drainWaiting();
         },
       );
-    };
-    if (this.busy) this.waiting.push(run);
-    else run();
+    }, 0);
+    this.queuedBytes += blob.size;
+    if (place.endsFragmentedMessage) this.releaseHeld();
   }
 
   /**
-   * Queues a frame encoded elsewhere (a publish encodes once for all subscribers): the same
-   * buffer goes to every socket, never copied per subscriber. Waits behind a compression in
-   * progress, and behind a fragmented message the app is still sending (a whole frame there would
-   * break RFC 6455 §5.4).
+   * Queues a whole frame encoded elsewhere (a publish encodes once for all subscribers): the same
+   * buffer goes to every socket, never copied per subscriber.
    */
   sendFrame(frame: Buffer, callback?: SendCallback): void {
-    if (this.busy || this.continuing) {
-      this.waiting.push(() => this.sendFrame(frame, callback));
-      return;
-    }
-    if (this.closed) {
-      if (callback) process.nextTick(callback, new Error("WebSocket is not open"));
-      return;
-    }
-    this.push(frame, callback);
+    if (this.continuing) this.hold(() => this.push(frame, callback), frame.length);
+    else if (this.busy) this.place(() => this.push(frame, callback), frame.length);
+    else this.push(frame, callback);
+  }
+
+  /**
+   * Sends a whole message for a publish to a subscriber whose compression cannot be shared:
+   * framed as a complete message whatever the app's own fragment state is.
+   */
+  sendWholeMessage(payload: Buffer, binary: boolean, compressAllowed: boolean): void {
+    const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
+    const compress = this.deflater !== null && compressAllowed && payload.length >= this.threshold;
+    const op = compress
+      ? () => this.compressThenFrame(opcode, payload, true, true, undefined)
+      : () => this.frame(opcode, payload, true, false, undefined);
+    if (this.continuing) this.hold(op, payload.length);
+    else this.place(op, payload.length);
   }
 
   /** Sends a control frame (ping, pong, close); payload at most 125 bytes, checked by the caller. */
   sendControl(opcode: number, payload: Buffer, callback?: SendCallback): void {
-    if (this.busy) this.waiting.push(() => this.frame(opcode, payload, true, false, callback));
+    // Control frames may sit between the fragments of a message (RFC 6455 §5.4), so no hold.
+    if (this.busy)
+      this.place(() => this.frame(opcode, payload, true, false, callback), payload.length);
     else this.frame(opcode, payload, true, false, callback);
   }
 
@@ -191,10 +228,64 @@ export class Sender {
   close(): void {
     this.closed = true;
     this.waiting.length = 0;
+    this.held = [];
+    this.queuedBytes = 0;
+  }
+
+  /** Runs `op` now, or after the asynchronous step in progress. */
+  private place(op: () => void, size: number): void {
+    if (!this.busy) {
+      op();
+      return;
+    }
+    this.queuedBytes += size;
+    this.waiting.push(() => {
+      this.queuedBytes -= size;
+      op();
+    });
+  }
+
+  private hold(op: () => void, size: number): void {
+    this.queuedBytes += size;
+    this.held.push(() => {
+      this.queuedBytes -= size;
+      op();
+    });
+  }
+
+  /** The app's fragmented message is complete: place the publishes that waited for it. */
+  private releaseHeld(): void {
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const op of held) this.place(op, 0);
   }
 
   private drainWaiting(): void {
-    while (!this.busy && !this.continuing && this.waiting.length > 0) this.waiting.shift()!();
+    while (!this.busy && this.waiting.length > 0) this.waiting.shift()!();
+  }
+
+  /** Compresses one message or fragment, then frames it; later work waits meanwhile. */
+  private compressThenFrame(
+    opcode: number,
+    payload: Buffer,
+    fin: boolean,
+    rsv1: boolean,
+    callback: SendCallback | undefined,
+  ): void {
+    this.busy = true;
+    this.queuedBytes += payload.length;
+    this.deflater!.compress(payload, fin, (error, result) => {
+      this.queuedBytes -= payload.length;
+      this.busy = false;
+      if (this.closed) {
+        callback?.(new Error("The socket was closed while data was being compressed"));
+        return;
+      }
+      if (error || result === undefined) callback?.(error ?? new Error("Compression failed"));
+      else this.frame(opcode, result, fin, rsv1, callback);
+      this.drainWaiting();
+    });
   }
 
   /**
@@ -202,7 +293,13 @@ export class Sender {
    * reserved from the worst-case UTF-8 length, and shifted down in the rare case the real length
    * needs a shorter header, which saves a second pass over the string to measure it.
    */
-  private frame(opcode: number, data: Buffer | string, fin: boolean, rsv1: boolean, callback?: SendCallback): void {
+  private frame(
+    opcode: number,
+    data: Buffer | string,
+    fin: boolean,
+    rsv1: boolean,
+    callback?: SendCallback,
+  ): void {
     if (this.closed) {
       if (callback) process.nextTick(callback, new Error("WebSocket is not open"));
       return;
@@ -313,7 +410,13 @@ export class Sender {
       }
       return;
     }
-    const done = callbacks.length === 0 ? undefined : (error?: Error | null) => callAll(callbacks, error);
+    if (this.notifyFlush && this.onFlushed !== null) {
+      this.notifyFlush = false;
+      const onFlushed = this.onFlushed;
+      callbacks.push(() => onFlushed());
+    }
+    const done =
+      callbacks.length === 0 ? undefined : (error?: Error | null) => callAll(callbacks, error);
     if (chunks.length === 1) {
       socket.write(chunks[0], done);
       return;

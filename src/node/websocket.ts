@@ -12,9 +12,13 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { encodeClosePayload } from "../protocol/close.js";
 import type { ProtocolError } from "../protocol/errors.js";
-import { DEFAULT_MAX_FRAGMENTS, FrameParser, type FrameParserEvents } from "../protocol/frame-parser.js";
+import {
+  DEFAULT_MAX_FRAGMENTS,
+  FrameParser,
+  type FrameParserEvents,
+} from "../protocol/frame-parser.js";
 import { Opcode } from "../protocol/opcodes.js";
-import { initAsClient, type ClientOptions } from "./client.js";
+import { type ClientOptions, initAsClient } from "./client.js";
 import type { PerMessageDeflate } from "./deflate.js";
 import {
   type AddEventListenerOptions,
@@ -46,7 +50,14 @@ export const DEFAULT_MAX_BUFFERED_AMOUNT = 64 * 1024 * 1024;
 export type BinaryType = "nodebuffer" | "arraybuffer" | "fragments" | "blob";
 
 /** Anything `send` accepts. Numbers are sent as their decimal text, as ws does. */
-export type Data = string | Buffer | ArrayBuffer | ArrayBufferView | Blob | number | readonly Buffer[];
+export type Data =
+  | string
+  | Buffer
+  | ArrayBuffer
+  | ArrayBufferView
+  | Blob
+  | number
+  | readonly Buffer[];
 
 /** Per-message options for {@link WebSocket.send}. */
 export interface SendOptions {
@@ -192,6 +203,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
   private _registry: TopicRegistry | null = null;
   private _topics: Set<string> | null = null;
   private _maxBackpressure = DEFAULT_MAX_BACKPRESSURE;
+  private _drainWanted = false;
 
   /** @internal */ heartbeatSeen = 0;
   /** @internal */ heartbeatPinged = -1;
@@ -204,7 +216,11 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
    * @param options - client options
    */
   constructor(address: null, protocols?: undefined, options?: object);
-  constructor(address: string | URL, protocols?: string | string[] | ClientOptions, options?: ClientOptions);
+  constructor(
+    address: string | URL,
+    protocols?: string | string[] | ClientOptions,
+    options?: ClientOptions,
+  );
   constructor(
     address: string | URL | null,
     protocols?: string | string[] | ClientOptions,
@@ -229,7 +245,12 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
     return this._binaryType;
   }
   set binaryType(type: BinaryType) {
-    if (type === "nodebuffer" || type === "arraybuffer" || type === "fragments" || type === "blob") {
+    if (
+      type === "nodebuffer" ||
+      type === "arraybuffer" ||
+      type === "fragments" ||
+      type === "blob"
+    ) {
       this._binaryType = type;
     }
   }
@@ -301,11 +322,31 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
   }
 
   /** DOM-style listener registration ("open", "message", "close", "error"). */
-  addEventListener(type: "message", listener: WebSocketEventListener<MessageEvent>, options?: AddEventListenerOptions): void;
-  addEventListener(type: "close", listener: WebSocketEventListener<CloseEvent>, options?: AddEventListenerOptions): void;
-  addEventListener(type: "error", listener: WebSocketEventListener<ErrorEvent>, options?: AddEventListenerOptions): void;
-  addEventListener(type: "open", listener: WebSocketEventListener<WebSocketEvent>, options?: AddEventListenerOptions): void;
-  addEventListener(type: string, listener: WebSocketEventListener<never>, options?: AddEventListenerOptions): void {
+  addEventListener(
+    type: "message",
+    listener: WebSocketEventListener<MessageEvent>,
+    options?: AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: "close",
+    listener: WebSocketEventListener<CloseEvent>,
+    options?: AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: "error",
+    listener: WebSocketEventListener<ErrorEvent>,
+    options?: AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: "open",
+    listener: WebSocketEventListener<WebSocketEvent>,
+    options?: AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: WebSocketEventListener<never>,
+    options?: AddEventListenerOptions,
+  ): void {
     addEventListener(this, type, listener, options);
   }
 
@@ -342,10 +383,14 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
       !setup.isServer,
       deflate !== null && deflate.canCompress ? deflate : null,
       deflate?.threshold ?? 0,
+      () => this._onFlushed(),
     );
     owned[kWebSocket] = this;
     this._socket = owned;
-    const net = socket as Duplex & { setNoDelay?: (on: boolean) => void; setTimeout?: (ms: number) => void };
+    const net = socket as Duplex & {
+      setNoDelay?: (on: boolean) => void;
+      setTimeout?: (ms: number) => void;
+    };
     net.setTimeout?.(0);
     net.setNoDelay?.(true);
     // Bytes that came with the handshake are parsed on the next 'data' event, after the app has
@@ -390,7 +435,13 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
         this.sendAfterClose(Buffer.alloc(0), callback);
         return "dropped";
       }
-      this._sender!.sendBlob(data, options?.binary !== false, options?.fin !== false, options?.compress !== false, callback);
+      this._sender!.sendBlob(
+        data,
+        options?.binary !== false,
+        options?.fin !== false,
+        options?.compress !== false,
+        callback,
+      );
       return this.backlogResult();
     }
     let payload: Buffer | string;
@@ -407,12 +458,36 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
       return "dropped";
     }
     if (this.overBacklog()) return "dropped";
-    this._sender!.sendData(payload, binary, options?.fin !== false, options?.compress !== false, callback);
+    this._sender!.sendData(
+      payload,
+      binary,
+      options?.fin !== false,
+      options?.compress !== false,
+      callback,
+    );
     return this.backlogResult();
   }
 
   private backlogResult(): SendResult {
-    return this._maxBackpressure > 0 && this.bufferedAmount > this._maxBackpressure ? "buffered" : "written";
+    if (this._maxBackpressure <= 0 || this.bufferedAmount <= this._maxBackpressure)
+      return "written";
+    // A "buffered" answer promises a 'drain'. Node emits its own only after a write was refused
+    // (16 KiB and up), so below that we watch our flushes ourselves.
+    this._drainWanted = true;
+    this._sender!.notifyFlush = true;
+    return "buffered";
+  }
+
+  /** @internal A flush the socket asked about reached the kernel (see backlogResult). */
+  _onFlushed(): void {
+    if (!this._drainWanted || this._readyState !== WebSocket.OPEN) return;
+    if (this._socket!.writableNeedDrain) return; // Node's own 'drain' will follow
+    if (this.bufferedAmount > this._maxBackpressure) {
+      this._sender!.notifyFlush = true;
+      return;
+    }
+    this._drainWanted = false;
+    this.emit("drain");
   }
 
   // --- topics (beyond ws) ------------------------------------------------------------------
@@ -423,7 +498,8 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
    */
   subscribe(topic: string): boolean {
     const registry = this.requireRegistry();
-    if (this._readyState !== WebSocket.OPEN && this._readyState !== WebSocket.CONNECTING) return false;
+    if (this._readyState !== WebSocket.OPEN && this._readyState !== WebSocket.CONNECTING)
+      return false;
     if (!registry.subscribe(this, topic)) return false;
     (this._topics ??= new Set()).add(topic);
     return true;
@@ -451,7 +527,11 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
    * Sends `data` to every subscriber of `topic` except this connection (the frame is encoded
    * once). Returns how many subscribers it was queued to and how many were skipped as slow.
    */
-  publish(topic: string, data: Data, options: SocketPublishOptions = {}): { sent: number; dropped: number } {
+  publish(
+    topic: string,
+    data: Data,
+    options: SocketPublishOptions = {},
+  ): { sent: number; dropped: number } {
     const registry = this.requireRegistry();
     const { payload, binary } = publishPayload(data, options.binary);
     return registry.publish(topic, payload, binary, options.compress !== false, this);
@@ -476,11 +556,16 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
 
   /** @internal For the hub: a subscriber whose compression cannot be shared. */
   _sendForPublish(payload: Buffer, binary: boolean): void {
-    this._sender!.sendData(payload, binary, true, true);
+    this._sender!.sendWholeMessage(payload, binary, true);
   }
 
   /** @internal For the hub: how this subscriber's compressed frames can be made. */
-  _sharedCompression(payloadLength: number): { windowBits: number; zlibOptions: import("node:zlib").ZlibOptions | undefined } | null | "per-connection" {
+  _sharedCompression(
+    payloadLength: number,
+  ):
+    | { windowBits: number; zlibOptions: import("node:zlib").ZlibOptions | undefined }
+    | null
+    | "per-connection" {
     const deflate = this._deflate;
     if (deflate === null || !deflate.canCompress || payloadLength < deflate.threshold) return null;
     const shared = deflate.sharedCompression();
@@ -497,7 +582,12 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
     this.control(Opcode.PONG, data, mask, callback);
   }
 
-  private control(opcode: number, data: Data | undefined, mask: boolean | SendCallback | undefined, callback?: SendCallback): void {
+  private control(
+    opcode: number,
+    data: Data | undefined,
+    mask: boolean | SendCallback | undefined,
+    callback?: SendCallback,
+  ): void {
     if (typeof data === "function") {
       callback = data as SendCallback;
       data = undefined;
@@ -506,8 +596,10 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
       throw new Error("WebSocket is not open: readyState 0 (CONNECTING)");
     }
     if (typeof data === "number") data = data.toString();
-    const payload = data === undefined ? EMPTY : typeof data === "string" ? Buffer.from(data) : toBuffer(data);
-    if (payload.length > 125) throw new RangeError("The data size must not be greater than 125 bytes");
+    const payload =
+      data === undefined ? EMPTY : typeof data === "string" ? Buffer.from(data) : toBuffer(data);
+    if (payload.length > 125)
+      throw new RangeError("The data size must not be greater than 125 bytes");
     if (this._readyState !== WebSocket.OPEN) {
       this.sendAfterClose(payload, callback);
       return;
@@ -534,7 +626,9 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
     const socket = this._socket!;
     const backlog = socket.writableLength + this._sender!.bufferedBytes;
     if (backlog <= this._maxBufferedAmount) return false;
-    const error = new Error(`Send backlog over maxBufferedAmount (${this._maxBufferedAmount} bytes)`);
+    const error = new Error(
+      `Send backlog over maxBufferedAmount (${this._maxBufferedAmount} bytes)`,
+    );
     (error as Error & { code?: string }).code = "WS_ERR_BACKLOG_EXCEEDED";
     this.emitError(error);
     this.close(1008, "Send backlog exceeded");
@@ -554,7 +648,8 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
       return;
     }
     if (this._readyState === WebSocket.CLOSING) {
-      if (this._closeFrameSent && (this._closeFrameReceived || this._parser!.finished)) this._socket!.end();
+      if (this._closeFrameSent && (this._closeFrameReceived || this._parser!.finished))
+        this._socket!.end();
       return;
     }
     const payload = encodeClosePayload(code, reason);
@@ -711,7 +806,10 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
    */
   private throttleForControl(): void {
     const socket = this._socket!;
-    if (socket.writableLength + this._sender!.bufferedBytes > CONTROL_HIGH_WATER && !this._readingPausedForControl) {
+    if (
+      socket.writableLength + this._sender!.bufferedBytes > CONTROL_HIGH_WATER &&
+      !this._readingPausedForControl
+    ) {
       this._readingPausedForControl = true;
       socket.pause();
     }
@@ -719,6 +817,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
 
   /** @internal */
   _onDrain(): void {
+    this._drainWanted = false;
     if (this._readingPausedForControl) {
       this._readingPausedForControl = false;
       if (!this._paused) this._socket?.resume();
@@ -830,29 +929,42 @@ function toBuffer(data: Exclude<Data, string | number>): Buffer {
 }
 
 /** @internal Normalises publish data: numbers as text, strings as text unless `binary`. */
-export function publishPayload(data: Data, binary: boolean | undefined): { payload: Buffer; binary: boolean } {
+export function publishPayload(
+  data: Data,
+  binary: boolean | undefined,
+): { payload: Buffer; binary: boolean } {
   if (typeof data === "number") data = data.toString();
   if (typeof data === "string") return { payload: Buffer.from(data), binary: binary === true };
   return { payload: toBuffer(data), binary: binary !== false };
 }
 
 function toArrayBuffer(data: Buffer): ArrayBuffer {
-  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return data.buffer as ArrayBuffer;
+  if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
+    return data.buffer as ArrayBuffer;
   return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
 }
 
 /** Typed `on`/`once`/`off` overloads for the socket's events. */
 export interface WebSocket {
   /** Listens for a socket event. */
-  on<K extends keyof WebSocketEventMap>(event: K, listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void): this;
+  on<K extends keyof WebSocketEventMap>(
+    event: K,
+    listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void,
+  ): this;
   /** Listens for any event. */
   on(event: string | symbol, listener: (this: WebSocket, ...args: never[]) => void): this;
   /** Listens for a socket event once. */
-  once<K extends keyof WebSocketEventMap>(event: K, listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void): this;
+  once<K extends keyof WebSocketEventMap>(
+    event: K,
+    listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void,
+  ): this;
   /** Listens for any event once. */
   once(event: string | symbol, listener: (this: WebSocket, ...args: never[]) => void): this;
   /** Removes a listener. */
-  off<K extends keyof WebSocketEventMap>(event: K, listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void): this;
+  off<K extends keyof WebSocketEventMap>(
+    event: K,
+    listener: (this: WebSocket, ...args: WebSocketEventMap[K]) => void,
+  ): this;
   /** Removes a listener. */
   off(event: string | symbol, listener: (this: WebSocket, ...args: never[]) => void): this;
 }

@@ -61,7 +61,7 @@ const TAIL_SIZE = 16 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
-const enum State {
+enum State {
   Header,
   Payload,
   Inflating,
@@ -101,6 +101,7 @@ export class FrameParser {
   private opcode = 0;
   private masked = false;
   private maskKey: Uint8Array | null = null;
+  private rotatedMaskKey: Uint8Array | null = null;
   private payloadLength = 0;
   /**
    * A payload split across chunks is gathered here: large pieces by reference, small ones copied
@@ -159,7 +160,8 @@ export class FrameParser {
   /** Feeds received bytes. Events fire synchronously unless the parser is blocked. */
   push(chunk: Buffer): void {
     if (this.state === State.Done || chunk.length === 0) return;
-    if (this.pos < this.chunk.length) this.queue.push(chunk);
+    // Anything still unparsed (the current chunk or queued ones) goes first.
+    if (this.pos < this.chunk.length || this.queue.length > 0) this.queue.push(chunk);
     else {
       this.chunk = chunk;
       this.pos = 0;
@@ -276,11 +278,19 @@ export class FrameParser {
     let length = b1 & 0x7f;
 
     if ((b0 & 0x30) !== 0) {
-      return this.fail(1002, ErrorCodes.UNEXPECTED_RSV_2_3, "Invalid WebSocket frame: RSV2 and RSV3 must be clear");
+      return this.fail(
+        1002,
+        ErrorCodes.UNEXPECTED_RSV_2_3,
+        "Invalid WebSocket frame: RSV2 and RSV3 must be clear",
+      );
     }
     if (opcode >= 0x8) {
       if (opcode > 0xa) {
-        return this.fail(1002, ErrorCodes.INVALID_OPCODE, `Invalid WebSocket frame: invalid opcode ${opcode}`);
+        return this.fail(
+          1002,
+          ErrorCodes.INVALID_OPCODE,
+          `Invalid WebSocket frame: invalid opcode ${opcode}`,
+        );
       }
       if (!fin) {
         return this.fail(1002, ErrorCodes.EXPECTED_FIN, "Invalid WebSocket frame: FIN must be set");
@@ -293,11 +303,19 @@ export class FrameParser {
         );
       }
       if (rsv1) {
-        return this.fail(1002, ErrorCodes.UNEXPECTED_RSV_1, "Invalid WebSocket frame: RSV1 must be clear");
+        return this.fail(
+          1002,
+          ErrorCodes.UNEXPECTED_RSV_1,
+          "Invalid WebSocket frame: RSV1 must be clear",
+        );
       }
     } else {
       if (opcode > 0x2) {
-        return this.fail(1002, ErrorCodes.INVALID_OPCODE, `Invalid WebSocket frame: invalid opcode ${opcode}`);
+        return this.fail(
+          1002,
+          ErrorCodes.INVALID_OPCODE,
+          `Invalid WebSocket frame: invalid opcode ${opcode}`,
+        );
       }
       if (opcode === Opcode.CONTINUATION) {
         if (this.messageOpcode === 0) {
@@ -309,7 +327,11 @@ export class FrameParser {
         }
         // RFC 7692 §6.1: RSV1 is only set on the first frame of a compressed message.
         if (rsv1) {
-          return this.fail(1002, ErrorCodes.UNEXPECTED_RSV_1, "Invalid WebSocket frame: RSV1 must be clear");
+          return this.fail(
+            1002,
+            ErrorCodes.UNEXPECTED_RSV_1,
+            "Invalid WebSocket frame: RSV1 must be clear",
+          );
         }
       } else {
         if (this.messageOpcode !== 0) {
@@ -320,14 +342,22 @@ export class FrameParser {
           );
         }
         if (rsv1 && this.inflater === null) {
-          return this.fail(1002, ErrorCodes.UNEXPECTED_RSV_1, "Invalid WebSocket frame: RSV1 must be clear");
+          return this.fail(
+            1002,
+            ErrorCodes.UNEXPECTED_RSV_1,
+            "Invalid WebSocket frame: RSV1 must be clear",
+          );
         }
       }
     }
     if (masked !== this.isServer) {
       return this.isServer
         ? this.fail(1002, ErrorCodes.EXPECTED_MASK, "Invalid WebSocket frame: MASK must be set")
-        : this.fail(1002, ErrorCodes.UNEXPECTED_MASK, "Invalid WebSocket frame: MASK must be clear");
+        : this.fail(
+            1002,
+            ErrorCodes.UNEXPECTED_MASK,
+            "Invalid WebSocket frame: MASK must be clear",
+          );
     }
 
     let next = at + 2;
@@ -362,7 +392,11 @@ export class FrameParser {
       }
       if (this.maxFragments > 0 && (!fin || opcode === Opcode.CONTINUATION)) {
         if (++this.fragments > this.maxFragments) {
-          return this.fail(1008, ErrorCodes.TOO_MANY_FRAGMENTS, "Too many fragments in one message");
+          return this.fail(
+            1008,
+            ErrorCodes.TOO_MANY_FRAGMENTS,
+            "Too many fragments in one message",
+          );
         }
       }
       this.messageLength = total;
@@ -398,11 +432,39 @@ export class FrameParser {
       this.frameComplete(payload);
       return;
     }
+    // Slow path: the payload is split across chunks. Each piece is unmasked, and text checked,
+    // as it arrives, so invalid UTF-8 fails on the chunk that carries it, not when the frame
+    // ends (RFC 6455 §8.1; Autobahn 6.4.3/6.4.4 send a frame in chops and wait in between).
     const take = Math.min(available, needed);
-    this.keepPiece(chunk.subarray(this.pos, this.pos + take));
+    const piece = chunk.subarray(this.pos, this.pos + take);
     this.pos += take;
+    if (this.masked) unmask(piece, this.rotatedKey(this.bodyHave));
+    if (this.validatesText() && !(this.utf8 ??= new Utf8Validator()).push(piece)) {
+      return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
+    }
+    this.keepPiece(piece);
     this.bodyHave += take;
-    if (this.bodyHave === this.payloadLength) this.frameComplete(this.takeBody());
+    if (this.bodyHave === this.payloadLength) this.frameComplete(this.takeBody(), true);
+  }
+
+  /** True while the frame being read is part of an uncompressed text message we validate. */
+  private validatesText(): boolean {
+    return (
+      this.opcode < 0x8 &&
+      this.messageOpcode === Opcode.TEXT &&
+      !this.messageCompressed &&
+      !this.skipUTF8Validation
+    );
+  }
+
+  /** The masking key as it applies from payload byte `offset` on (key index offset mod 4). */
+  private rotatedKey(offset: number): Uint8Array {
+    const key = this.maskKey!;
+    const shift = offset & 3;
+    if (shift === 0) return key;
+    const rotated = (this.rotatedMaskKey ??= new Uint8Array(4));
+    for (let i = 0; i < 4; i++) rotated[i] = key[(i + shift) & 3]!;
+    return rotated;
   }
 
   /** Retains part of a split payload: big pieces by reference, small ones coalesced. */
@@ -423,7 +485,8 @@ export class FrameParser {
   }
 
   private flushTail(): void {
-    if (this.tail !== null && this.tailUsed > 0) this.pieces.push(this.tail.subarray(0, this.tailUsed));
+    if (this.tail !== null && this.tailUsed > 0)
+      this.pieces.push(this.tail.subarray(0, this.tailUsed));
     this.tail = null;
     this.tailUsed = 0;
   }
@@ -438,9 +501,14 @@ export class FrameParser {
     return body;
   }
 
-  private frameComplete(payload: Buffer): void {
+  /**
+   * @param payload - the frame's payload
+   * @param prepared - already unmasked, and already fed to the UTF-8 validator when it is text
+   *   (a payload gathered from several chunks)
+   */
+  private frameComplete(payload: Buffer, prepared = false): void {
     this.state = State.Header;
-    if (this.masked && payload.length > 0) unmask(payload, this.maskKey!);
+    if (this.masked && !prepared && payload.length > 0) unmask(payload, this.maskKey!);
     const opcode = this.opcode;
     if (opcode >= 0x8) return this.controlFrame(opcode, payload);
 
@@ -470,12 +538,17 @@ export class FrameParser {
       return;
     }
 
+    const validated = prepared && this.validatesText();
     if (this.fin && this.message === null) {
       // A single-frame message: validate and deliver the view as is.
-      this.deliver(payload, true);
+      if (validated && !this.utf8!.end()) {
+        return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
+      }
+      this.deliver(payload, !validated);
       return;
     }
     if (
+      !validated &&
       this.messageOpcode === Opcode.TEXT &&
       !this.skipUTF8Validation &&
       !(this.utf8 ??= new Utf8Validator()).push(payload)
@@ -498,7 +571,9 @@ export class FrameParser {
     if (message === null || message.length < this.messageLength) {
       const capacity = Math.max(this.messageLength, INITIAL_CAPACITY, (message?.length ?? 0) * 2);
       const grown = Buffer.allocUnsafe(
-        this.maxPayload > 0 ? Math.min(capacity, Math.max(this.maxPayload, this.messageLength)) : capacity,
+        this.maxPayload > 0
+          ? Math.min(capacity, Math.max(this.maxPayload, this.messageLength))
+          : capacity,
       );
       if (message !== null) message.copy(grown, 0, 0, used);
       this.message = message = grown;
@@ -528,7 +603,8 @@ export class FrameParser {
     try {
       close = decodeClosePayload(payload);
     } catch (error) {
-      if (error instanceof ProtocolError) return this.fail(error.closeCode, error.code, error.message);
+      if (error instanceof ProtocolError)
+        return this.fail(error.closeCode, error.code, error.message);
       throw error;
     }
     this.state = State.Done;

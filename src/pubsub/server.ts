@@ -9,11 +9,14 @@ import { WebSocketServer as BaseWebSocketServer, type ServerOptions } from "../n
 import { type Data, DEFAULT_MAX_BACKPRESSURE, publishPayload, type WebSocket } from "../node/websocket.js";
 import { type BackpressurePolicy, type PublishOptions, type PublishResult, TopicHub } from "./hub.js";
 
-/** A map from topic names to the data type published on each, for {@link WebSocketServer.typedTopics}. */
-export type TopicMap = Record<string, Data>;
+/**
+ * A map from topic names to the data type published on each, for
+ * {@link WebSocketServer.typedTopics}. Written as a mapped constraint so interfaces qualify too.
+ */
+export type TopicMap<Topics = Record<string, Data>> = { [K in keyof Topics]: Data };
 
 /** A typed view of the server's topics: `publish` only accepts the declared topics and data. */
-export interface TopicPublisher<Topics extends TopicMap> {
+export interface TopicPublisher<Topics extends TopicMap<Topics>> {
   /** Sends `data` to every subscriber of `topic`. */
   publish<K extends keyof Topics & string>(topic: K, data: Topics[K], options?: PublishOptions): PublishResult;
   /** Number of subscribers of `topic`. */
@@ -75,8 +78,8 @@ export class WebSocketServer<
    * This server, typed for a topic map: `wss.typedTopics<{ chat: string }>().publish("chat", "hi")`.
    * Purely a compile-time view; it returns the server itself.
    */
-  typedTopics<Topics extends TopicMap>(): TopicPublisher<Topics> {
-    return this;
+  typedTopics<Topics extends TopicMap<Topics>>(): TopicPublisher<Topics> {
+    return this as TopicPublisher<Topics>;
   }
 }
 

@@ -122,13 +122,23 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   });
 }
 
-/** Waits until `peer` has received at least `count` messages. */
-export function receivedCount(peer: Peer, count: number, ms = 5000): Promise<void> {
-  return until(
-    () => peer.received.length >= count,
+/**
+ * Waits until `peer` has received at least `count` messages; fails at once (naming the client's
+ * errors) if the client closes first, rather than waiting out the deadline.
+ */
+export async function receivedCount(peer: Peer, count: number, ms = 5000): Promise<void> {
+  await until(
+    () => peer.received.length >= count || peer.closeCode !== null,
     ms,
     `${count} messages (have ${peer.received.length})`,
   );
+  if (peer.received.length < count) {
+    const errors = peer.errors.map((e) => e.message).join("; ");
+    throw new Error(
+      `client closed (${peer.closeCode}) after ${peer.received.length} of ${count} messages` +
+        (errors === "" ? "" : `: ${errors}`),
+    );
+  }
 }
 
 /** The texts a peer received, in order. */

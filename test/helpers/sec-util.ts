@@ -113,7 +113,11 @@ export class Recorder {
   assertSafeEnd(errors: 0 | 1): void {
     assert.equal(this.errors.length, errors, `error events: ${this.events.join(",")}`);
     assert.equal(this.closes.length, 1, `close events: ${this.events.join(",")}`);
-    assert.equal(this.events[this.events.length - 1], "close", `events after close: ${this.events}`);
+    assert.equal(
+      this.events[this.events.length - 1],
+      "close",
+      `events after close: ${this.events}`,
+    );
     if (errors === 1) {
       assert.ok(
         this.events.indexOf("error") < this.events.indexOf("close"),
@@ -160,7 +164,9 @@ function track(wss: WebSocketServer, options: { echo?: boolean; errorListener?: 
     const deadline = Date.now() + ms;
     for (;;) {
       const found = connections.find(
-        (r) => (r.ws as unknown as { _socket: { remotePort?: number } | null })._socket?.remotePort === port,
+        (r) =>
+          (r.ws as unknown as { _socket: { remotePort?: number } | null })._socket?.remotePort ===
+          port,
       );
       if (found !== undefined) return found;
       const left = deadline - Date.now();
@@ -259,7 +265,9 @@ export async function assertEchoes(
   const recorder = new Recorder(client);
   try {
     await recorder.opened(options.ms ?? 5000);
-    const text = "healthy ".repeat(Math.ceil((options.size ?? 16) / 8)).slice(0, options.size ?? 16);
+    const text = "healthy "
+      .repeat(Math.ceil((options.size ?? 16) / 8))
+      .slice(0, options.size ?? 16);
     client.send(text);
     await recorder.until(() => recorder.messages.length > 0, options.ms ?? 5000, "echo");
     assert.equal(recorder.messages[0]?.data.toString(), text);
@@ -324,7 +332,9 @@ export function peakExternal(): { stop(): number } {
   };
 }
 
+/** 2^20 bytes. */
 export const MiB = 1024 * 1024;
+/** 2^10 bytes. */
 export const KiB = 1024;
 
 // ---- permessage-deflate by hand ----------------------------------------------------------
@@ -446,7 +456,9 @@ export function runFixture(
       if (value !== null) return value;
       const left = deadline - Date.now();
       if (left <= 0) {
-        throw new Error(`${what}: not within ${ms} ms\nstdout: ${lines.join("\n")}\nstderr: ${err}`);
+        throw new Error(
+          `${what}: not within ${ms} ms\nstdout: ${lines.join("\n")}\nstderr: ${err}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 50));
@@ -469,7 +481,9 @@ export function runFixture(
             if (match !== null) return match;
           }
           if (exit !== null) {
-            throw new Error(`fixture exited (${exit}) before ${pattern}\nstdout: ${lines.join("\n")}\nstderr: ${err}`);
+            throw new Error(
+              `fixture exited (${exit}) before ${pattern}\nstdout: ${lines.join("\n")}\nstderr: ${err}`,
+            );
           }
           return null;
         },

@@ -259,7 +259,7 @@ describe("compression (RFC 7692)", () => {
     headerValue(sub.raw.response, "sec-websocket-extensions") ?? "";
 
   test(
-    "serverNoContextTakeover: the payload is compressed on the wire (RSV1) and inflates alone",
+    "RFC 7692 §6, §7.1.1.1: serverNoContextTakeover: compressed on the wire (RSV1), each message inflates alone",
     T,
     async () => {
       const srv = await startPubSub({ perMessageDeflate: { serverNoContextTakeover: true } });
@@ -294,7 +294,7 @@ describe("compression (RFC 7692)", () => {
   );
 
   test(
-    "each window size gets its own compression (server_max_window_bits=10 vs 15)",
+    "RFC 7692 §7.1.2.1: each window size gets its own compression (server_max_window_bits=10 vs 15)",
     T,
     async () => {
       const srv = await startPubSub({ perMessageDeflate: { serverNoContextTakeover: true } });
@@ -330,44 +330,48 @@ describe("compression (RFC 7692)", () => {
     },
   );
 
-  test("compress: false per publish sends plain frames to deflate subscribers", T, async () => {
-    const srv = await startPubSub({ perMessageDeflate: { serverNoContextTakeover: true } });
-    const nct = await rawSubscriber(srv, {
-      headers: { "Sec-WebSocket-Extensions": "permessage-deflate" },
-    });
-    const srv2 = await startPubSub({ perMessageDeflate: true });
-    const takeover = await rawSubscriber(srv2, {
-      headers: { "Sec-WebSocket-Extensions": "permessage-deflate" },
-    });
-    try {
-      assert.doesNotMatch(extensions(takeover), /server_no_context_takeover/);
-      nct.server.subscribe("p");
-      takeover.server.subscribe("p");
-      const text = compressible("plain", 4000);
-      srv.wss.publish("p", text, { compress: false });
-      srv.wss.publish("p", text);
-      srv2.wss.publish("p", text, { compress: false });
-      srv2.wss.publish("p", text);
-      const [n1, n2] = await frames(nct, 2);
-      const [t1, t2] = await frames(takeover, 2);
-      assert.equal(n1!.rsv1, false, "compress:false → no RSV1 (shared path)");
-      assert.equal(n1!.payload.toString(), text);
-      assert.equal(n2!.rsv1, true, "default → compressed");
-      assert.equal(framePayload(n2!).toString(), text);
-      assert.equal(t1!.rsv1, false, "compress:false → no RSV1 (per-connection path)");
-      assert.equal(t1!.payload.toString(), text);
-      assert.equal(t2!.rsv1, true, "default → compressed with context takeover");
-      // First compressed message on this connection: the context is still empty.
-      assert.equal(framePayload(t2!).toString(), text);
-    } finally {
-      nct.raw.destroy();
-      takeover.raw.destroy();
-      await closeAll(srv);
-      await closeAll(srv2);
-    }
-  });
+  test(
+    "RFC 7692 §6: compress: false per publish sends plain frames (no RSV1) to deflate subscribers",
+    T,
+    async () => {
+      const srv = await startPubSub({ perMessageDeflate: { serverNoContextTakeover: true } });
+      const nct = await rawSubscriber(srv, {
+        headers: { "Sec-WebSocket-Extensions": "permessage-deflate" },
+      });
+      const srv2 = await startPubSub({ perMessageDeflate: true });
+      const takeover = await rawSubscriber(srv2, {
+        headers: { "Sec-WebSocket-Extensions": "permessage-deflate" },
+      });
+      try {
+        assert.doesNotMatch(extensions(takeover), /server_no_context_takeover/);
+        nct.server.subscribe("p");
+        takeover.server.subscribe("p");
+        const text = compressible("plain", 4000);
+        srv.wss.publish("p", text, { compress: false });
+        srv.wss.publish("p", text);
+        srv2.wss.publish("p", text, { compress: false });
+        srv2.wss.publish("p", text);
+        const [n1, n2] = await frames(nct, 2);
+        const [t1, t2] = await frames(takeover, 2);
+        assert.equal(n1!.rsv1, false, "compress:false → no RSV1 (shared path)");
+        assert.equal(n1!.payload.toString(), text);
+        assert.equal(n2!.rsv1, true, "default → compressed");
+        assert.equal(framePayload(n2!).toString(), text);
+        assert.equal(t1!.rsv1, false, "compress:false → no RSV1 (per-connection path)");
+        assert.equal(t1!.payload.toString(), text);
+        assert.equal(t2!.rsv1, true, "default → compressed with context takeover");
+        // First compressed message on this connection: the context is still empty.
+        assert.equal(framePayload(t2!).toString(), text);
+      } finally {
+        nct.raw.destroy();
+        takeover.raw.destroy();
+        await closeAll(srv);
+        await closeAll(srv2);
+      }
+    },
+  );
 
-  test("context takeover: per-subscriber compression stays correct over many messages", {
+  test("RFC 7692 §7.1.1: context takeover: per-subscriber compression stays correct over many messages", {
     timeout: 20_000,
   }, async () => {
     const srv = await startPubSub({ perMessageDeflate: { threshold: 64 } });
@@ -503,40 +507,44 @@ describe("order of messages per subscriber", () => {
   ] as const;
 
   for (const [name, serverOptions, clientOptions] of modes) {
-    test(`publish, send, fragmented send, compressed: order kept — ${name}`, T, async () => {
-      const srv = await startPubSub(serverOptions);
-      const peers = await connectPeers(srv, 2, clientOptions);
-      try {
-        for (const p of peers) p.server.subscribe("o");
-        const expected = runSequence(srv, peers[0]!.server);
-        await until(
-          () => peers[0]!.received.length >= expected.length || peers[0]!.closeCode !== null,
-          5000,
-          "the whole sequence",
-        );
-        assert.deepEqual(
-          peers[0]!.errors.map((e) => e.message),
-          [],
-          "no protocol error at the client",
-        );
-        assert.deepEqual(
-          texts(peers[0]!).map((t) => t.slice(0, 12)),
-          expected.map((t) => t.slice(0, 12)),
-          "message order (first 12 chars)",
-        );
-        assert.deepEqual(texts(peers[0]!), expected, "message contents");
-        // The other subscriber sees only the publishes, in order.
-        const pubs = expected.filter((t) => t.startsWith("p"));
-        await receivedCount(peers[1]!, pubs.length);
-        assert.deepEqual(texts(peers[1]!), pubs);
-      } finally {
-        await closeAll(srv, peers);
-      }
-    });
+    test(
+      `RFC 6455 §5.4: publish, send, fragmented send, compressed: order kept — ${name}`,
+      T,
+      async () => {
+        const srv = await startPubSub(serverOptions);
+        const peers = await connectPeers(srv, 2, clientOptions);
+        try {
+          for (const p of peers) p.server.subscribe("o");
+          const expected = runSequence(srv, peers[0]!.server);
+          await until(
+            () => peers[0]!.received.length >= expected.length || peers[0]!.closeCode !== null,
+            5000,
+            "the whole sequence",
+          );
+          assert.deepEqual(
+            peers[0]!.errors.map((e) => e.message),
+            [],
+            "no protocol error at the client",
+          );
+          assert.deepEqual(
+            texts(peers[0]!).map((t) => t.slice(0, 12)),
+            expected.map((t) => t.slice(0, 12)),
+            "message order (first 12 chars)",
+          );
+          assert.deepEqual(texts(peers[0]!), expected, "message contents");
+          // The other subscriber sees only the publishes, in order.
+          const pubs = expected.filter((t) => t.startsWith("p"));
+          await receivedCount(peers[1]!, pubs.length);
+          assert.deepEqual(texts(peers[1]!), pubs);
+        } finally {
+          await closeAll(srv, peers);
+        }
+      },
+    );
   }
 
   test(
-    "on the wire: a publish during the app's fragmented message comes after its last frame",
+    "RFC 6455 §5.4, on the wire: a publish during the app's fragmented message comes after its last frame",
     T,
     async () => {
       const srv = await startPubSub();
@@ -567,7 +575,7 @@ describe("order of messages per subscriber", () => {
   );
 
   test(
-    "on the wire, context takeover: a publish during a fragmented message comes after it",
+    "RFC 6455 §5.4, on the wire, context takeover: a publish during a fragmented message comes after it",
     T,
     async () => {
       const srv = await startPubSub({ perMessageDeflate: { threshold: 0 } });
@@ -600,7 +608,7 @@ describe("order of messages per subscriber", () => {
   );
 
   test(
-    "a publish during a fragmented message queued behind a Blob still comes after it",
+    "RFC 6455 §5.4: a publish during a fragmented message queued behind a Blob still comes after it",
     T,
     async () => {
       const srv = await startPubSub();
@@ -628,7 +636,7 @@ describe("order of messages per subscriber", () => {
   );
 
   test(
-    "a fragmented message spanning ticks behind a compression, with a publish in the middle",
+    "RFC 6455 §5.4: a fragmented message spanning ticks behind a compression, with a publish in the middle",
     T,
     async () => {
       const srv = await startPubSub({ perMessageDeflate: true });
@@ -667,7 +675,7 @@ describe("order of messages per subscriber", () => {
   );
 
   test(
-    "a publish during a fragmented message queued behind a compression still comes after it",
+    "RFC 6455 §5.4: a publish during a fragmented message queued behind a compression still comes after it",
     T,
     async () => {
       const srv = await startPubSub({ perMessageDeflate: { serverNoContextTakeover: true } });
@@ -722,7 +730,7 @@ describe("races: membership changes interleaved with publishes", () => {
       await receivedCount(a, 3);
       await bClosed;
       await sync(a);
-      assert.deepEqual(texts(a), ["1", "4", "5"]);
+      assert.deepEqual(texts(a), ["1", "2", "4", "5"]);
       assert.deepEqual(texts(b), ["2", "3"], "b got what was published before it closed");
       assert.equal(b.closeCode, 1000, "b closed normally");
       assert.equal(srv.wss.subscriberCount("r"), 1, "b left the topic");

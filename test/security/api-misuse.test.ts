@@ -13,6 +13,8 @@ import { Opcode, type ParsedFrame, RawServer } from "../helpers/index.js";
 import { openRaw, Recorder, type SecServer, startServer } from "../helpers/sec-util.js";
 
 const T = { timeout: 20_000 };
+/** Whole-suite budget: generous, the machine is shared (each test has its own, tighter one). */
+const SUITE = { timeout: 300_000 };
 
 /** Payload shapes an app may pass, with the exact bytes each must produce on the wire. */
 function shapes(): Array<[name: string, data: unknown, bytes: Buffer, opcode: number]> {
@@ -26,7 +28,12 @@ function shapes(): Array<[name: string, data: unknown, bytes: Buffer, opcode: nu
     ["number", 1000, Buffer.from("1000"), Opcode.TEXT],
     ["negative float", -1.5, Buffer.from("-1.5"), Opcode.TEXT],
     ["Float32Array", floats, Buffer.from(floats.buffer), Opcode.BINARY],
-    ["Uint16Array with an offset", words, Buffer.from(words.buffer, words.byteOffset, words.byteLength), Opcode.BINARY],
+    [
+      "Uint16Array with an offset",
+      words,
+      Buffer.from(words.buffer, words.byteOffset, words.byteLength),
+      Opcode.BINARY,
+    ],
     ["pooled Buffer slice", bytes, Buffer.from(bytes), Opcode.BINARY],
     ["DataView with an offset", view, Buffer.from(view.buffer, 4, 6), Opcode.BINARY],
     ["ArrayBuffer", new ArrayBuffer(33), Buffer.alloc(33), Opcode.BINARY],
@@ -51,7 +58,7 @@ function assertFrame(frame: ParsedFrame, name: string, bytes: Buffer, opcode: nu
   assert.ok(frame.payload.equals(bytes), `${name}: payload differs from what was sent`);
 }
 
-describe("1.1 no path sends un-initialised memory", T, () => {
+describe("1.1 no path sends un-initialised memory", SUITE, () => {
   let srv: SecServer;
   let raw: RawServer;
   before(async () => {
@@ -63,115 +70,132 @@ describe("1.1 no path sends un-initialised memory", T, () => {
     await raw.close();
   });
 
-  test("1.1 ping(1000), pong(1000), send(1000) send the text \"1000\", from both roles", T, async () => {
-    const client = new WebSocket(raw.url(), { perMessageDeflate: false });
-    const recorder = new Recorder(client);
-    const conn = await raw.acceptWebSocket(10_000);
-    await recorder.opened();
-    client.ping(1000);
-    client.pong(1000);
-    client.send(1000);
-    for (const opcode of [Opcode.PING, Opcode.PONG, Opcode.TEXT]) {
-      const frame = await conn.nextFrame(3000);
-      assert.equal(frame.opcode, opcode);
-      assert.equal(frame.payload.toString(), "1000");
-      assert.ok(frame.masked);
-    }
-    client.terminate();
-
-    const { raw: peer, server } = await openRaw(srv);
-    try {
-      server.ws.ping(1000);
-      server.ws.pong(1000);
-      server.ws.send(1000);
+  test(
+    '1.1 ping(1000), pong(1000), send(1000) send the text "1000", from both roles',
+    T,
+    async () => {
+      const client = new WebSocket(raw.url(), { perMessageDeflate: false });
+      const recorder = new Recorder(client);
+      const conn = await raw.acceptWebSocket(10_000);
+      await recorder.opened();
+      client.ping(1000);
+      client.pong(1000);
+      client.send(1000);
       for (const opcode of [Opcode.PING, Opcode.PONG, Opcode.TEXT]) {
-        const frame = await peer.nextFrame(3000);
+        const frame = await conn.nextFrame(3000);
         assert.equal(frame.opcode, opcode);
         assert.equal(frame.payload.toString(), "1000");
+        assert.ok(frame.masked);
       }
-    } finally {
-      peer.destroy();
-    }
-  });
+      client.terminate();
+
+      const { raw: peer, server } = await openRaw(srv);
+      try {
+        server.ws.ping(1000);
+        server.ws.pong(1000);
+        server.ws.send(1000);
+        for (const opcode of [Opcode.PING, Opcode.PONG, Opcode.TEXT]) {
+          const frame = await peer.nextFrame(3000);
+          assert.equal(frame.opcode, opcode);
+          assert.equal(frame.payload.toString(), "1000");
+        }
+      } finally {
+        peer.destroy();
+      }
+    },
+  );
 
   test("1.1 every payload shape arrives byte for byte (server role, unmasked)", T, async () => {
     const { raw: peer, server } = await openRaw(srv);
     try {
       const list = shapes();
       for (const [, data] of list) server.ws.send(data as string);
-      for (const [name, , bytes, opcode] of list) assertFrame(await peer.nextFrame(5000), name, bytes, opcode);
+      for (const [name, , bytes, opcode] of list)
+        assertFrame(await peer.nextFrame(5000), name, bytes, opcode);
     } finally {
       peer.destroy();
     }
   });
 
-  test("1.1 every payload shape arrives byte for byte (client role, masked), also as fragments", T, async () => {
-    const client = new WebSocket(raw.url(), { perMessageDeflate: false });
-    const recorder = new Recorder(client);
-    const conn = await raw.acceptWebSocket(10_000);
-    await recorder.opened();
-    try {
-      const list = shapes();
-      for (const [, data] of list) client.send(data as string);
-      for (const [name, , bytes, opcode] of list) {
-        const frame = await conn.nextFrame(5000);
-        assert.ok(frame.masked);
-        assertFrame(frame, name, bytes, opcode);
-      }
-      // A message sent in fragments: each piece exact, only the last has FIN.
-      client.send("first ", { fin: false });
-      client.send(Buffer.from("second "), { fin: false, binary: false });
-      client.send("last");
-      const pieces = [await conn.nextFrame(), await conn.nextFrame(), await conn.nextFrame()];
-      assert.deepEqual(
-        pieces.map((f) => [f.opcode, f.fin, f.payload.toString()]),
-        [
-          [Opcode.TEXT, false, "first "],
-          [Opcode.CONTINUATION, false, "second "],
-          [Opcode.CONTINUATION, true, "last"],
-        ],
-      );
-    } finally {
-      client.terminate();
-    }
-  });
-
-  test("1.1 review gate: every Buffer.allocUnsafe in src/ is a reviewed site that overwrites every byte", () => {
-    // Each site below was read: the buffer is fully written before any byte of it leaves the
-    // library (or only the written prefix is handed out). A new site must be reviewed the same
-    // way and added here; this list is what makes that review happen.
-    const reviewed: Record<string, number> = {
-      // slab: only [regionStart, slabUsed) is ever written out, after being filled; masked frame:
-      // header + every payload byte masked into it.
-      "node/sender.ts": 3,
-      // header scratch: only bytes gathered so far are read, never handed out; tail: only
-      // tail[0, tailUsed) is kept; grown: only message[0, messageLength) is delivered.
-      "protocol/frame-parser.ts": 3,
-      // header + masked payload fill the whole buffer.
-      "protocol/frame-writer.ts": 1,
-    };
-    const found: Record<string, number> = {};
-    const root = join(__dirname, "..", "..", "src");
-    const walk = (dir: string): void => {
-      for (const entry of readdirSync(dir, { withFileTypes: true })) {
-        const path = join(dir, entry.name);
-        if (entry.isDirectory()) walk(path);
-        else if (entry.name.endsWith(".ts")) {
-          const code = readFileSync(path, "utf8")
-            .split("\n")
-            .filter((line) => !line.trim().startsWith("//") && !line.trim().startsWith("*"))
-            .join("\n");
-          const count = (code.match(/allocUnsafe(Slow)?\s*\(/g) ?? []).length;
-          if (count > 0) found[path.slice(root.length + 1)] = count;
+  test(
+    "1.1 every payload shape arrives byte for byte (client role, masked), also as fragments",
+    T,
+    async () => {
+      const client = new WebSocket(raw.url(), { perMessageDeflate: false });
+      const recorder = new Recorder(client);
+      const conn = await raw.acceptWebSocket(10_000);
+      await recorder.opened();
+      try {
+        const list = shapes();
+        for (const [, data] of list) client.send(data as string);
+        for (const [name, , bytes, opcode] of list) {
+          const frame = await conn.nextFrame(5000);
+          assert.ok(frame.masked);
+          assertFrame(frame, name, bytes, opcode);
         }
+        // A message sent in fragments: each piece exact, only the last has FIN.
+        client.send("first ", { fin: false });
+        client.send(Buffer.from("second "), { fin: false, binary: false });
+        client.send("last");
+        const pieces = [await conn.nextFrame(), await conn.nextFrame(), await conn.nextFrame()];
+        assert.deepEqual(
+          pieces.map((f) => [f.opcode, f.fin, f.payload.toString()]),
+          [
+            [Opcode.TEXT, false, "first "],
+            [Opcode.CONTINUATION, false, "second "],
+            [Opcode.CONTINUATION, true, "last"],
+          ],
+        );
+      } finally {
+        client.terminate();
       }
-    };
-    walk(root);
-    assert.deepEqual(found, reviewed, "an allocUnsafe site changed: review it, then update this list");
-  });
+    },
+  );
+
+  test(
+    "1.1 review gate: every Buffer.allocUnsafe in src/ is a reviewed site that overwrites every byte",
+    T,
+    () => {
+      // Each site below was read: the buffer is fully written before any byte of it leaves the
+      // library (or only the written prefix is handed out). A new site must be reviewed the same
+      // way and added here; this list is what makes that review happen.
+      const reviewed: Record<string, number> = {
+        // slab: only [regionStart, slabUsed) is ever written out, after being filled; masked frame:
+        // header + every payload byte masked into it.
+        "node/sender.ts": 3,
+        // header scratch: only bytes gathered so far are read, never handed out; tail: only
+        // tail[0, tailUsed) is kept; grown: only message[0, messageLength) is delivered.
+        "protocol/frame-parser.ts": 3,
+        // header + masked payload fill the whole buffer.
+        "protocol/frame-writer.ts": 1,
+      };
+      const found: Record<string, number> = {};
+      const root = join(__dirname, "..", "..", "src");
+      const walk = (dir: string): void => {
+        for (const entry of readdirSync(dir, { withFileTypes: true })) {
+          const path = join(dir, entry.name);
+          if (entry.isDirectory()) walk(path);
+          else if (entry.name.endsWith(".ts")) {
+            const code = readFileSync(path, "utf8")
+              .split("\n")
+              .filter((line) => !line.trim().startsWith("//") && !line.trim().startsWith("*"))
+              .join("\n");
+            const count = (code.match(/allocUnsafe(Slow)?\s*\(/g) ?? []).length;
+            if (count > 0) found[path.slice(root.length + 1)] = count;
+          }
+        }
+      };
+      walk(root);
+      assert.deepEqual(
+        found,
+        reviewed,
+        "an allocUnsafe site changed: review it, then update this list",
+      );
+    },
+  );
 });
 
-describe("1.6 close() reasons", T, () => {
+describe("1.6 close() reasons", SUITE, () => {
   let srv: SecServer;
   before(async () => {
     srv = await startServer({ echo: false });
@@ -180,48 +204,60 @@ describe("1.6 close() reasons", T, () => {
     await srv.close();
   });
 
-  test("1.6 non-Uint8Array views and reasons over 123 bytes throw synchronously; nothing is sent", T, async () => {
-    const { raw, server } = await openRaw(srv);
-    try {
-      const ws = server.ws;
-      const bad: Array<[unknown, typeof TypeError | typeof RangeError]> = [
-        [new Float32Array(20), TypeError],
-        [new Uint16Array(10), TypeError],
-        [new DataView(new ArrayBuffer(8)), TypeError],
-        [new ArrayBuffer(8), TypeError],
-        [{ length: 3 }, TypeError],
-        ["x".repeat(124), RangeError],
-        ["é".repeat(62), RangeError], // 124 bytes in UTF-8
-        [Buffer.alloc(124), RangeError],
-      ];
-      for (const [reason, kind] of bad) {
-        assert.throws(() => ws.close(1000, reason as string), kind, String((reason as object).constructor?.name));
-      }
-      assert.throws(() => ws.close(1005), TypeError, "1005 is never put on the wire");
-      assert.throws(() => ws.close(999), TypeError);
-      assert.equal(ws.readyState, WebSocket.OPEN, "a refused close() changes nothing");
-      await raw.expectNoFrame(100);
+  test(
+    "1.6 non-Uint8Array views and reasons over 123 bytes throw synchronously; nothing is sent",
+    T,
+    async () => {
+      const { raw, server } = await openRaw(srv);
+      try {
+        const ws = server.ws;
+        const bad: Array<[unknown, typeof TypeError | typeof RangeError]> = [
+          [new Float32Array(20), TypeError],
+          [new Uint16Array(10), TypeError],
+          [new DataView(new ArrayBuffer(8)), TypeError],
+          [new ArrayBuffer(8), TypeError],
+          [{ length: 3 }, TypeError],
+          ["x".repeat(124), RangeError],
+          ["é".repeat(62), RangeError], // 124 bytes in UTF-8
+          [Buffer.alloc(124), RangeError],
+        ];
+        for (const [reason, kind] of bad) {
+          assert.throws(
+            () => ws.close(1000, reason as string),
+            kind,
+            String((reason as object).constructor?.name),
+          );
+        }
+        assert.throws(() => ws.close(1005), TypeError, "1005 is never put on the wire");
+        assert.throws(() => ws.close(999), TypeError);
+        assert.equal(ws.readyState, WebSocket.OPEN, "a refused close() changes nothing");
+        await raw.expectNoFrame(100);
 
-      // 123 bytes exactly is fine, and arrives as given.
-      const reason = `${"é".repeat(61)}x`;
-      ws.close(4000, reason);
-      const close = await raw.expectClose(3000);
-      assert.equal(close.code, 4000);
-      assert.equal(close.reason, reason);
-      assert.equal(close.reasonBytes.length, 123);
-    } finally {
-      raw.destroy();
-    }
-  });
+        // 123 bytes exactly is fine, and arrives as given.
+        const reason = `${"é".repeat(61)}x`;
+        ws.close(4000, reason);
+        const close = await raw.expectClose(3000);
+        assert.equal(close.code, 4000);
+        assert.equal(close.reason, reason);
+        assert.equal(close.reasonBytes.length, 123);
+      } finally {
+        raw.destroy();
+      }
+    },
+  );
 });
 
-describe("1.11 timing-safe comparison", () => {
-  test("1.11 not applicable: the library ships no credential check (the app's verifyClient owns it)", () => {
-    // python-websockets' CVE was in its own Basic-auth helper. We export none, and the server
-    // never reads Authorization: there is no secret comparison to make timing-safe.
-    const exported = Object.keys(socketeer).join(" ");
-    assert.doesNotMatch(exported, /auth|password|credential|token/i);
-    const server = readFileSync(join(__dirname, "..", "..", "src", "node", "server.ts"), "utf8");
-    assert.doesNotMatch(server, /authorization|timingSafeEqual|password/i);
-  });
+describe("1.11 timing-safe comparison", SUITE, () => {
+  test(
+    "1.11 not applicable: the library ships no credential check (the app's verifyClient owns it)",
+    T,
+    () => {
+      // python-websockets' CVE was in its own Basic-auth helper. We export none, and the server
+      // never reads Authorization: there is no secret comparison to make timing-safe.
+      const exported = Object.keys(socketeer).join(" ");
+      assert.doesNotMatch(exported, /auth|password|credential|token/i);
+      const server = readFileSync(join(__dirname, "..", "..", "src", "node", "server.ts"), "utf8");
+      assert.doesNotMatch(server, /authorization|timingSafeEqual|password/i);
+    },
+  );
 });

@@ -43,7 +43,9 @@ interface Cost {
 }
 
 describe("churn and many connections", { timeout: 600_000 }, () => {
-  test("1.26/3.14 10,000 connections in 20 waves of 500: memory back to baseline, no handle left, clients empty", { timeout: 540_000 }, async (t) => {
+  test("1.26/3.14 10,000 connections in 20 waves of 500: memory back to baseline, no handle left, clients empty", {
+    timeout: 540_000,
+  }, async (t) => {
     // Each open connection holds two descriptors here (client and server end, one process).
     const perWave = Math.min(500, Math.floor((fileLimit() - 200) / 2));
     const waves = Math.ceil(10_000 / perWave);
@@ -69,14 +71,28 @@ describe("churn and many connections", { timeout: 600_000 }, () => {
     // Nothing of ours is left running: no socket, no server, no timer (only the child's own
     // startup leftovers, present before the server existed, may differ).
     for (const kind of ["TCPSocketWrap", "TCPServerWrap", "Timeout", "Immediate"]) {
-      assert.equal(report.resourcesAfter[kind] ?? 0, 0, `${kind} left: ${JSON.stringify(report.resourcesAfter)}`);
+      assert.equal(
+        report.resourcesAfter[kind] ?? 0,
+        0,
+        `${kind} left: ${JSON.stringify(report.resourcesAfter)}`,
+      );
     }
   });
 
-  test("3.13 2,000 idle connections: a few KiB each, zlib only when used, all released on close", { timeout: 240_000 }, async (t) => {
+  test("3.13 2,000 idle connections: a few KiB each, zlib only when used, all released on close", {
+    timeout: 240_000,
+  }, async (t) => {
     const pairs = Math.min(2000, Math.floor((fileLimit() - 256) / 2));
-    const plain = (await measure("conn-cost.ts", ["off", String(pairs), "0"], 220_000)) as unknown as Cost;
-    const deflate = (await measure("conn-cost.ts", ["default", String(pairs), "0"], 220_000)) as unknown as Cost;
+    const plain = (await measure(
+      "conn-cost.ts",
+      ["off", String(pairs), "0"],
+      220_000,
+    )) as unknown as Cost;
+    const deflate = (await measure(
+      "conn-cost.ts",
+      ["default", String(pairs), "0"],
+      220_000,
+    )) as unknown as Cost;
     t.diagnostic(
       `${pairs} idle client+server pairs: ${(plain.idle.live / KiB).toFixed(1)} KiB each without deflate, ` +
         `${(deflate.idle.live / KiB).toFixed(1)} KiB with deflate negotiated; left after close ${(plain.after.live / KiB).toFixed(0)} / ${(deflate.after.live / KiB).toFixed(0)} KiB`,
@@ -92,14 +108,19 @@ describe("churn and many connections", { timeout: 600_000 }, () => {
     assert.ok(deflate.idle.rss < 64 * KiB, `idle deflate pair RSS: ${deflate.idle.rss}`);
   });
 
-  test("3.15 zlib contexts: created by the first message; a 2^10 window costs less than 2^15", { timeout: 120_000 }, async (t) => {
+  test("3.15 zlib contexts: created by the first message; a 2^10 window costs less than 2^15", {
+    timeout: 120_000,
+  }, async (t) => {
     const wide = (await measure("conn-cost.ts", ["15", "40", "1"], 100_000)) as unknown as Cost;
     const narrow = (await measure("conn-cost.ts", ["10", "40", "1"], 100_000)) as unknown as Cost;
     t.diagnostic(
       `per client+server pair after one compressed echo: window 15 ${(wide.active.rss / KiB).toFixed(0)} KiB RSS, ` +
         `window 10 ${(narrow.active.rss / KiB).toFixed(0)} KiB RSS (idle: ${(wide.idle.rss / KiB).toFixed(0)} KiB)`,
     );
-    assert.ok(wide.active.rss > wide.idle.rss + 128 * KiB, "the contexts appear with the first message");
+    assert.ok(
+      wide.active.rss > wide.idle.rss + 128 * KiB,
+      "the contexts appear with the first message",
+    );
     assert.ok(narrow.active.rss < wide.active.rss, "smaller windows cost less");
     for (const cost of [wide, narrow]) {
       assert.equal(cost.clients, 0);
@@ -107,12 +128,17 @@ describe("churn and many connections", { timeout: 600_000 }, () => {
     }
   });
 
-  test("3.18 shutdown under 500 live clients: no new connections, existing ones closed by the app within closeTimeout", { timeout: 120_000 }, async () => {
+  test("3.18 shutdown under 500 live clients: no new connections, existing ones closed by the app within closeTimeout", {
+    timeout: 120_000,
+  }, async () => {
     const srv = await startServer({ closeTimeout: 500 });
     const clients: Recorder[] = [];
     try {
       for (let i = 0; i < 500; i += 100) {
-        const batch = Array.from({ length: 100 }, () => new Recorder(new WebSocket(srv.url, { perMessageDeflate: false })));
+        const batch = Array.from(
+          { length: 100 },
+          () => new Recorder(new WebSocket(srv.url, { perMessageDeflate: false })),
+        );
         await Promise.all(batch.map((r) => r.opened(30_000)));
         clients.push(...batch);
       }
@@ -150,7 +176,9 @@ describe("churn and many connections", { timeout: 600_000 }, () => {
   test("3.18 handleUpgrade after close() answers 503", { timeout: 20_000 }, async () => {
     const server = http.createServer();
     const wss = new WebSocketServer({ noServer: true });
-    server.on("upgrade", (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.close()));
+    server.on("upgrade", (req, socket, head) =>
+      wss.handleUpgrade(req, socket, head, (ws) => ws.close()),
+    );
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
     try {
