@@ -1205,6 +1205,9 @@ function main() {
 
   if (args.replay !== null) {
     if (names.length !== 1) throw new Error("--replay needs exactly one --target");
+    // Same conditions as the run that found it: block coverage on unless --no-coverage.
+    const replayCoverage = args.coverage ? new Coverage(loaded.coverageFilter) : null;
+    replayCoverage?.takeFresh();
     const error = execute(TARGETS[names[0]], readFileSync(args.replay));
     console.log(error === null ? "no failure" : `failure: ${error.stack ?? error}`);
     return error === null ? 0 : 1;

@@ -36,6 +36,8 @@ export type {
   SocketPublishOptions,
   WebSocketEventMap,
 } from "./node/websocket.js";
+export { CloseCodes } from "./protocol/close.js";
+export { ErrorCodes, ProtocolError } from "./protocol/errors.js";
 export type {
   BackpressurePolicy,
   PublishOptions,
@@ -43,8 +45,6 @@ export type {
   TopicMap,
   TopicPublisher,
 } from "./pubsub/server.js";
-export { CloseCodes } from "./protocol/close.js";
-export { ErrorCodes, ProtocolError } from "./protocol/errors.js";
 
 /** ws's alias for {@link WebSocketServer}. */
 const Server = WebSocketServer;

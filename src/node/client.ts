@@ -7,13 +7,13 @@ import {
   type Agent,
   type ClientRequest,
   type ClientRequestArgs,
-  type IncomingMessage,
   request as httpRequest,
+  type IncomingMessage,
 } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { connect as netConnect, isIP, type Socket } from "node:net";
+import { isIP, connect as netConnect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import { type ExtensionOffer, parseExtensions } from "../protocol/extensions.js";
 import { generateKey, validateClientProtocols, WEBSOCKET_GUID } from "../protocol/handshake.js";
 import { PerMessageDeflate, type PerMessageDeflateOptions } from "./deflate.js";
@@ -72,7 +72,12 @@ export interface ClientOptions extends Omit<ConnectionOptions, "timeout"> {
 const ALLOWED_PROTOCOLS = new Set(["ws:", "wss:", "http:", "https:", "ws+unix:"]);
 
 /** Starts the handshake for `ws`; all failures are reported as 'error' then 'close' (1006). */
-export function initAsClient(ws: WebSocket, address: string | URL, protocols: string[], options: ClientOptions): void {
+export function initAsClient(
+  ws: WebSocket,
+  address: string | URL,
+  protocols: string[],
+  options: ClientOptions,
+): void {
   const opts: ClientOptions = {
     protocolVersion: 13,
     maxPayload: DEFAULT_MAX_PAYLOAD,
@@ -87,11 +92,14 @@ export function initAsClient(ws: WebSocket, address: string | URL, protocols: st
     ...options,
   };
   if (opts.protocolVersion !== 8 && opts.protocolVersion !== 13) {
-    throw new RangeError(`Unsupported protocol version: ${opts.protocolVersion} (supported versions: 8, 13)`);
+    throw new RangeError(
+      `Unsupported protocol version: ${opts.protocolVersion} (supported versions: 8, 13)`,
+    );
   }
 
   let url: URL;
-  if (address instanceof URL) url = new URL(address.href); // never modify the caller's object
+  if (address instanceof URL)
+    url = new URL(address.href); // never modify the caller's object
   else {
     try {
       url = new URL(address);
@@ -173,10 +181,15 @@ export function initAsClient(ws: WebSocket, address: string | URL, protocols: st
     requestOptions.host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     requestOptions.port = url.port ? Number(url.port) : defaultPort;
     requestOptions.createConnection =
-      opts.createConnection ?? ((isSecure ? tlsConnection : netConnection) as ClientRequestArgs["createConnection"]);
+      opts.createConnection ??
+      ((isSecure ? tlsConnection : netConnection) as ClientRequestArgs["createConnection"]);
     if (requestOptions.createConnection === undefined) delete requestOptions.createConnection;
   }
-  if (isSecure && requestOptions.servername === undefined && isIP(requestOptions.host ?? "") === 0) {
+  if (
+    isSecure &&
+    requestOptions.servername === undefined &&
+    isIP(requestOptions.host ?? "") === 0
+  ) {
     requestOptions.servername = requestOptions.host ?? undefined;
   }
   if (opts.auth) requestOptions.auth = opts.auth;
@@ -226,14 +239,17 @@ export function initAsClient(ws: WebSocket, address: string | URL, protocols: st
         return;
       }
       // Never carry credentials to another origin, nor downgrade them from wss: to ws: (ws #2013).
-      const sameHost = next.host === url.host && (isUnix ? next.pathname.split(":")[0] === url.pathname.split(":")[0] : true);
+      const sameHost =
+        next.host === url.host &&
+        (isUnix ? next.pathname.split(":")[0] === url.pathname.split(":")[0] : true);
       const downgrade = isSecure && next.protocol !== "wss:";
       const nextHeaders = { ...options.headers };
       const nextOptions: ClientOptions = { ...options };
       if (!sameHost || downgrade) {
         for (const name of Object.keys(nextHeaders)) {
           const lower = name.toLowerCase();
-          if (lower === "authorization" || lower === "cookie" || lower === "host") delete nextHeaders[name];
+          if (lower === "authorization" || lower === "cookie" || lower === "host")
+            delete nextHeaders[name];
         }
         delete nextOptions.auth;
       }
@@ -264,15 +280,21 @@ export function initAsClient(ws: WebSocket, address: string | URL, protocols: st
       failHandshake(ws, new Error(message));
     };
     const upgrade = res.headers.upgrade;
-    if (upgrade === undefined || upgrade.toLowerCase() !== "websocket") return fail("Invalid Upgrade header");
-    const expected = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
-    if (res.headers["sec-websocket-accept"] !== expected) return fail("Invalid Sec-WebSocket-Accept header");
+    if (upgrade === undefined || upgrade.toLowerCase() !== "websocket")
+      return fail("Invalid Upgrade header");
+    const expected = createHash("sha1")
+      .update(key + WEBSOCKET_GUID)
+      .digest("base64");
+    if (res.headers["sec-websocket-accept"] !== expected)
+      return fail("Invalid Sec-WebSocket-Accept header");
 
     const serverProtocol = res.headers["sec-websocket-protocol"];
     let protocolError: string | undefined;
     if (serverProtocol !== undefined) {
-      if (protocols.length === 0) protocolError = "Server sent a subprotocol but none was requested";
-      else if (!protocols.includes(serverProtocol)) protocolError = "Server sent an invalid subprotocol";
+      if (protocols.length === 0)
+        protocolError = "Server sent a subprotocol but none was requested";
+      else if (!protocols.includes(serverProtocol))
+        protocolError = "Server sent an invalid subprotocol";
     } else if (protocols.length > 0) protocolError = "Server sent no subprotocol";
     if (protocolError !== undefined) return fail(protocolError);
 

@@ -251,7 +251,9 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
   sharedCompression(): { windowBits: number; zlibOptions: zlib.ZlibOptions | undefined } | null {
     const params = this.params;
     if (params === null) return null;
-    const noTakeover = this.isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    const noTakeover = this.isServer
+      ? params.serverNoContextTakeover
+      : params.clientNoContextTakeover;
     if (!noTakeover) return null;
     const windowBits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
     return { windowBits, zlibOptions: this.options.zlibDeflateOptions };

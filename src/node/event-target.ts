@@ -90,7 +90,12 @@ export interface EventSource extends EventEmitter {
   readonly closedCleanly: boolean;
 }
 
-function makeWrapper(target: EventSource, type: string, handler: unknown, onAttribute: boolean): WrappedListener {
+function makeWrapper(
+  target: EventSource,
+  type: string,
+  handler: unknown,
+  onAttribute: boolean,
+): WrappedListener {
   const call = (event: WebSocketEvent): void => {
     event.target = target;
     if (typeof handler === "function") handler.call(target, event);
@@ -117,7 +122,9 @@ function makeWrapper(target: EventSource, type: string, handler: unknown, onAttr
       break;
     case "error":
       wrapper = (error: unknown) => {
-        call(new ErrorEvent("error", { error, message: (error as Error | undefined)?.message ?? "" }));
+        call(
+          new ErrorEvent("error", { error, message: (error as Error | undefined)?.message ?? "" }),
+        );
       };
       break;
     default:

@@ -185,6 +185,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
   private _parser: FrameParser | null = null;
   private _sender: Sender | null = null;
   private _deflate: PerMessageDeflate | null = null;
+  private _extensions = "";
   private _heartbeat: HeartbeatWheel | null = null;
   private _closeCode = 1006;
   private _closeReason: Buffer = EMPTY;
@@ -264,7 +265,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
 
   /** Names of the negotiated extensions, comma-separated ("" or "permessage-deflate"). */
   get extensions(): string {
-    return this._deflate === null ? "" : "permessage-deflate";
+    return this._extensions;
   }
 
   /** True while reading is paused by {@link pause}. */
@@ -361,6 +362,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
     this._isServer = setup.isServer;
     this._protocol = setup.protocol;
     this._deflate = setup.perMessageDeflate;
+    this._extensions = setup.perMessageDeflate === null ? "" : "permessage-deflate";
     this._closeTimeout = setup.closeTimeout;
     this._autoPong = setup.autoPong;
     this._allowSynchronousEvents = setup.allowSynchronousEvents;
@@ -663,7 +665,9 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
       this._closeFrameSent = true;
       // Both close frames are through (or the peer failed): end TCP. RFC 6455 §7.1.1 wants the
       // server to close first; a client ending early is allowed and saves a timeout.
-      if (this._closeFrameReceived || this._parser!.finished) this._socket?.end();
+      if (this._closeFrameReceived || this._parser === null || this._parser.finished) {
+        this._socket?.end();
+      }
     });
     this.startCloseTimer();
   }
@@ -735,6 +739,11 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
     this._parser?.stop();
     this._sender?.close();
     this._deflate?.cleanup();
+    // An app may keep a closed socket around (in a Set, a closure): drop what it no longer needs,
+    // zlib streams and buffers included, so that costs a small object, not a connection.
+    this._parser = null;
+    this._sender = null;
+    this._deflate = null;
     this.emit("close", this._closeCode, this._closeReason);
   }
 
@@ -829,7 +838,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
   _onData(chunk: Buffer): void {
     const heartbeat = this._heartbeat;
     if (heartbeat !== null) this.heartbeatSeen = heartbeat.tick;
-    this._parser!.push(chunk);
+    this._parser?.push(chunk);
   }
 
   /** @internal */

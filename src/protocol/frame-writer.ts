@@ -38,7 +38,11 @@ export interface FrameHeaderFields {
  * Writes a frame header into `target` at `offset`, always in the shortest length form (RFC 6455
  * §5.2: "the minimal number of bytes MUST be used"). Returns the offset just past the header.
  */
-export function writeFrameHeader(target: Uint8Array, offset: number, frame: FrameHeaderFields): number {
+export function writeFrameHeader(
+  target: Uint8Array,
+  offset: number,
+  frame: FrameHeaderFields,
+): number {
   const firstByte = (frame.fin ? 0x80 : 0) | (frame.rsv1 ? 0x40 : 0) | frame.opcode;
   return writeHeaderBytes(target, offset, firstByte, frame.payloadLength, frame.maskKey);
 }
@@ -126,7 +130,11 @@ export interface EncodeFrameOptions {
  * A whole frame in one new buffer: header, then the payload (masked when asked). For control
  * frames and tests; the socket's sender batches frames into its own buffer instead.
  */
-export function encodeFrame(opcode: number, payload: Uint8Array, options: EncodeFrameOptions = {}): Buffer {
+export function encodeFrame(
+  opcode: number,
+  payload: Uint8Array,
+  options: EncodeFrameOptions = {},
+): Buffer {
   const masked = options.mask === true;
   if (isControlOpcode(opcode) && payload.length > MAX_7BIT) {
     throw new RangeError("A control frame payload must not be greater than 125 bytes");

@@ -54,7 +54,12 @@ export function unmask(data: Uint8Array, key: Uint8Array): void {
  * @param target - the buffer to write into; must have room for `source.length` bytes at `offset`
  * @param offset - where in `target` the masked payload starts
  */
-export function mask(source: Uint8Array, key: Uint8Array, target: Uint8Array, offset: number): void {
+export function mask(
+  source: Uint8Array,
+  key: Uint8Array,
+  target: Uint8Array,
+  offset: number,
+): void {
   const length = source.length;
   if (length < WORD_THRESHOLD) {
     for (let i = 0; i < length; i++) target[offset + i] = source[i]! ^ key[i & 3]!;

@@ -12,7 +12,11 @@
  */
 export interface MessageInflater {
   /** Inflates `data`; see the interface description for when `result` is given. */
-  decompress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
+  decompress(
+    data: Buffer,
+    fin: boolean,
+    callback: (error: Error | null, result?: Buffer) => void,
+  ): void;
 }
 
 /**
@@ -21,5 +25,9 @@ export interface MessageInflater {
  */
 export interface MessageDeflater {
   /** Deflates `data`, calling back with the compressed bytes. */
-  compress(data: Buffer, fin: boolean, callback: (error: Error | null, result?: Buffer) => void): void;
+  compress(
+    data: Buffer,
+    fin: boolean,
+    callback: (error: Error | null, result?: Buffer) => void,
+  ): void;
 }

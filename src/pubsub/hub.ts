@@ -12,7 +12,7 @@
  * `server_no_context_takeover` all compress a message to the same bytes for the same window size,
  * so they share one compression per window size per publish.
  */
-import { constants as zlibConstants, deflateRawSync, type ZlibOptions } from "node:zlib";
+import { deflateRawSync, type ZlibOptions, constants as zlibConstants } from "node:zlib";
 import { encodeFrame } from "../protocol/frame-writer.js";
 import { Opcode } from "../protocol/opcodes.js";
 
@@ -113,7 +113,13 @@ export class TopicHub<Member extends TopicMember = TopicMember> {
    * Sends `payload` to every subscriber of `topic` except `except`. Each subscriber receives
    * messages in publish order (they share its sender's queue with its other sends).
    */
-  publish(topic: string, payload: Buffer, binary: boolean, compress: boolean, except: Member | null): PublishResult {
+  publish(
+    topic: string,
+    payload: Buffer,
+    binary: boolean,
+    compress: boolean,
+    except: Member | null,
+  ): PublishResult {
     const set = this.topics.get(topic);
     if (set === undefined) return { sent: 0, dropped: 0 };
     return this.deliver(set, payload, binary, compress, except);

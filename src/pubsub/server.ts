@@ -6,8 +6,18 @@
  */
 import type * as http from "node:http";
 import { WebSocketServer as BaseWebSocketServer, type ServerOptions } from "../node/server.js";
-import { type Data, DEFAULT_MAX_BACKPRESSURE, publishPayload, type WebSocket } from "../node/websocket.js";
-import { type BackpressurePolicy, type PublishOptions, type PublishResult, TopicHub } from "./hub.js";
+import {
+  type Data,
+  DEFAULT_MAX_BACKPRESSURE,
+  publishPayload,
+  type WebSocket,
+} from "../node/websocket.js";
+import {
+  type BackpressurePolicy,
+  type PublishOptions,
+  type PublishResult,
+  TopicHub,
+} from "./hub.js";
 
 /**
  * A map from topic names to the data type published on each, for
@@ -18,7 +28,11 @@ export type TopicMap<Topics = Record<string, Data>> = { [K in keyof Topics]: Dat
 /** A typed view of the server's topics: `publish` only accepts the declared topics and data. */
 export interface TopicPublisher<Topics extends TopicMap<Topics>> {
   /** Sends `data` to every subscriber of `topic`. */
-  publish<K extends keyof Topics & string>(topic: K, data: Topics[K], options?: PublishOptions): PublishResult;
+  publish<K extends keyof Topics & string>(
+    topic: K,
+    data: Topics[K],
+    options?: PublishOptions,
+  ): PublishResult;
   /** Number of subscribers of `topic`. */
   subscriberCount(topic: keyof Topics & string): number;
 }

@@ -292,7 +292,10 @@ describe("socketeer serve errors", () => {
         [["serve", "--port", "99999"], /--port must be a whole number from 0 to 65535/],
         [["serve", "--port", "eighty"], /--port must be a whole number/],
         [["serve", "-p", "-1"], /--port must be a whole number/],
-        [["serve", "--tls-cert", tlsFiles().cert], /--tls-cert and --tls-key must be given together/],
+        [
+          ["serve", "--tls-cert", tlsFiles().cert],
+          /--tls-cert and --tls-key must be given together/,
+        ],
         [["serve", "--echo", "--broadcast"], /choose one of --echo or --broadcast/],
         [["serve", "--verbos"], /unknown option --verbos \(did you mean --verbose\?\)/],
         [["serve", "extra"], /unexpected argument "extra"/],

@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import type { Page } from "playwright-core";
 import { type WebSocket, WebSocketServer } from "../../src/index.js";
 import { waitEvent } from "../helpers/api-util.js";
@@ -172,19 +172,22 @@ interface Connection {
   close(): Promise<void>;
 }
 
-let user: BrowserUser | null = null;
-
-before(async () => {
-  user = await launchUser();
-});
+// One browser for the file, launched by the first test that needs it. A launch failure (e.g.
+// Chromium not installed) is kept, so every test FAILS with its message rather than being
+// cancelled by a failed hook.
+let browser: Promise<BrowserUser> | null = null;
 
 after(async () => {
+  const user = await browser?.catch(() => null);
   await user?.close();
 });
 
 /** Serves the page and our WebSocketServer on one port, opens the page and a socket from it. */
 async function open(deflate: boolean, protocols: string[] = []): Promise<Connection> {
-  assert.ok(user !== null, "Chromium was launched (see the before hook's error)");
+  browser ??= launchUser().catch((error: Error) => {
+    throw new Error(`the Chromium interop tests cannot run: ${error.message}`);
+  });
+  const user = await browser;
   const http: Server = createServer((req, res) => {
     if (req.url === "/") {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
@@ -241,7 +244,11 @@ async function open(deflate: boolean, protocols: string[] = []): Promise<Connect
       next,
       nextMessage: async (ms) => {
         const event = await next(ms);
-        assert.equal(event.type, "message", `the page's next event is a message: ${JSON.stringify(event)}`);
+        assert.equal(
+          event.type,
+          "message",
+          `the page's next event is a message: ${JSON.stringify(event)}`,
+        );
         return event as PageMessage;
       },
       close,
@@ -292,7 +299,11 @@ for (const deflate of [false, true]) {
       try {
         const cases: Array<[string | Buffer, Buffer, boolean]> = [
           ["héllo wörld ✓ 🚀", Buffer.from("héllo wörld ✓ 🚀"), false],
-          [Buffer.from([0, 1, 2, 127, 128, 253, 254, 255]), Buffer.from([0, 1, 2, 127, 128, 253, 254, 255]), true],
+          [
+            Buffer.from([0, 1, 2, 127, 128, 253, 254, 255]),
+            Buffer.from([0, 1, 2, 127, 128, 253, 254, 255]),
+            true,
+          ],
           ["", Buffer.alloc(0), false],
           [Buffer.alloc(0), Buffer.alloc(0), true],
           ["q".repeat(5000), Buffer.from("q".repeat(5000)), false], // over the deflate threshold
@@ -306,13 +317,21 @@ for (const deflate of [false, true]) {
             isBinary ? { b64: bytes.toString("base64") } : { text: bytes.toString() },
           );
           const [got, gotIsBinary] = await atServer;
-          assert.equal(gotIsBinary, isBinary, `we see the type of the page's ${bytes.length} bytes`);
+          assert.equal(
+            gotIsBinary,
+            isBinary,
+            `we see the type of the page's ${bytes.length} bytes`,
+          );
           assert.deepEqual(got, bytes, "we see the page's bytes");
 
           const atPage = conn.nextMessage();
           conn.server.send(data);
           const back = await atPage;
-          assert.equal(back.binary, isBinary, `the page sees the type of our ${bytes.length} bytes`);
+          assert.equal(
+            back.binary,
+            isBinary,
+            `the page sees the type of our ${bytes.length} bytes`,
+          );
           assert.deepEqual(bytesOf(back), bytes, "the page sees our bytes");
         }
         assertNoErrors(conn);
@@ -437,7 +456,11 @@ for (const deflate of [false, true]) {
     }, async () => {
       const conn = await open(deflate);
       try {
-        for (const payload of [Buffer.from("are you there?"), Buffer.alloc(0), Buffer.alloc(125, 0x5a)]) {
+        for (const payload of [
+          Buffer.from("are you there?"),
+          Buffer.alloc(0),
+          Buffer.alloc(125, 0x5a),
+        ]) {
           const pong = waitEvent<[Buffer]>(conn.server, "pong", 15_000);
           conn.server.ping(payload);
           assert.deepEqual((await pong)[0], payload, `pong for a ${payload.length}-byte ping`);
@@ -451,7 +474,9 @@ for (const deflate of [false, true]) {
       }
     });
 
-    test("RFC 6455 §4.2.2: handleProtocols picks from Chromium's offer", { timeout: 30_000 }, async () => {
+    test("RFC 6455 §4.2.2: handleProtocols picks from Chromium's offer", {
+      timeout: 30_000,
+    }, async () => {
       const conn = await open(deflate, ["chat.v1", "chat.v2"]);
       try {
         assert.equal(conn.request.headers["sec-websocket-protocol"], "chat.v1, chat.v2");
@@ -476,7 +501,11 @@ describe("Chromium → socketeer server: close codes and reasons", () => {
         const atServer = waitEvent<[number, Buffer]>(conn.server, "close", 15_000);
         conn.server.close(code, reason);
         const closed = await conn.next();
-        assert.deepEqual(closed, { type: "close", code, reason, wasClean: true }, `the page sees ${code}`);
+        assert.deepEqual(
+          closed,
+          { type: "close", code, reason, wasClean: true },
+          `the page sees ${code}`,
+        );
         const [serverCode, serverReason] = await atServer;
         assert.equal(serverCode, code, `we see Chromium's echo of ${code}`);
         // RFC 6455 §5.5.1 only says endpoints "typically" echo the code; the reason is optional.
@@ -505,7 +534,11 @@ describe("Chromium → socketeer server: close codes and reasons", () => {
         assert.equal(serverCode, code, `we see ${code}`);
         assert.equal(serverReason.toString(), reason, `we see the reason of ${code}`);
         const closed = await conn.next();
-        assert.deepEqual(closed, { type: "close", code, reason, wasClean: true }, `the page sees ${code} echoed`);
+        assert.deepEqual(
+          closed,
+          { type: "close", code, reason, wasClean: true },
+          `the page sees ${code} echoed`,
+        );
         assertNoErrors(conn);
       } finally {
         await conn.close();

@@ -32,11 +32,15 @@ function websocketsVersion(): string {
       pythonCheck = { error: `${PYTHON} not found: apt-get install -y python3 && ${INSTALL}` };
     } else {
       try {
-        const out = execFileSync(PYTHON, ["-c", "import websockets; print(websockets.__version__)"], {
-          encoding: "utf8",
-          stdio: ["ignore", "pipe", "pipe"],
-          timeout: 30_000,
-        });
+        const out = execFileSync(
+          PYTHON,
+          ["-c", "import websockets; print(websockets.__version__)"],
+          {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "pipe"],
+            timeout: 30_000,
+          },
+        );
         pythonCheck = { version: out.trim() };
       } catch (error) {
         pythonCheck = {
@@ -136,9 +140,9 @@ class PythonPeer {
         waiter!.resolve(event);
         continue;
       }
-      let queue = this.queues.get(event.event);
-      if (queue === undefined) this.queues.set(event.event, (queue = []));
-      queue.push(event);
+      const queue = this.queues.get(event.event);
+      if (queue === undefined) this.queues.set(event.event, [event]);
+      else queue.push(event);
     }
   }
 
@@ -160,7 +164,9 @@ class PythonPeer {
       const timer = setTimeout(() => {
         const i = this.waiters.findIndex((w) => w.timer === timer);
         if (i !== -1) this.waiters.splice(i, 1);
-        reject(new Error(`no '${event}' event from peer.py within ${ms} ms; stderr:\n${this.stderr}`));
+        reject(
+          new Error(`no '${event}' event from peer.py within ${ms} ms; stderr:\n${this.stderr}`),
+        );
       }, ms);
       this.waiters.push({ event, match, resolve: resolve as (e: PyEvent) => void, reject, timer });
     });
@@ -214,6 +220,7 @@ async function open(
   deflate: boolean,
   options: { protocols?: string[]; pythonProtocols?: string[] } = {},
 ): Promise<Connection> {
+  websocketsVersion(); // fails the test with the install command before anything is opened
   const compression = ["--compression", deflate ? "deflate" : "none"];
   const errors: Error[] = [];
   if (direction === "python client → socketeer server") {
@@ -278,7 +285,10 @@ async function open(
     const ours = new WebSocket(`ws://127.0.0.1:${port}/interop`, options.protocols ?? []);
     ours.on("error", (error) => errors.push(error));
     const upgrade = waitEvent<[IncomingMessage]>(ours, "upgrade", 15_000);
-    const [pyOpen] = await Promise.all([py.next<PyOpen>("open", 15_000), waitEvent(ours, "open", 15_000)]);
+    const [pyOpen] = await Promise.all([
+      py.next<PyOpen>("open", 15_000),
+      waitEvent(ours, "open", 15_000),
+    ]);
     const [response] = await upgrade;
     return {
       ours,
@@ -359,7 +369,11 @@ for (const direction of DIRECTIONS) {
         try {
           const cases: Array<[string | Buffer, Buffer, boolean]> = [
             ["héllo wörld ✓", Buffer.from("héllo wörld ✓"), false],
-            [Buffer.from([0, 1, 2, 127, 128, 253, 254, 255]), Buffer.from([0, 1, 2, 127, 128, 253, 254, 255]), true],
+            [
+              Buffer.from([0, 1, 2, 127, 128, 253, 254, 255]),
+              Buffer.from([0, 1, 2, 127, 128, 253, 254, 255]),
+              true,
+            ],
             ["", Buffer.alloc(0), false],
             [Buffer.alloc(0), Buffer.alloc(0), true],
             ["a".repeat(5000), Buffer.from("a".repeat(5000)), false], // over the deflate threshold
@@ -377,7 +391,11 @@ for (const direction of DIRECTIONS) {
               isBinary ? { b64: bytes.toString("base64") } : { text: bytes.toString() },
             );
             const [back, backIsBinary] = await atOurs;
-            assert.equal(backIsBinary, isBinary, `we see the type of python's ${bytes.length} bytes`);
+            assert.equal(
+              backIsBinary,
+              isBinary,
+              `we see the type of python's ${bytes.length} bytes`,
+            );
             assert.deepEqual(back, bytes, "we see python's bytes");
           }
           assert.deepEqual(conn.errors, []);
@@ -413,7 +431,11 @@ for (const direction of DIRECTIONS) {
 
           for (const binary of [true, false]) {
             const atOurs = ourMessage(conn.ours, 120_000);
-            const made = await conn.py.command("send_large", { size: 16 * 1024 * 1024, binary }, 120_000);
+            const made = await conn.py.command(
+              "send_large",
+              { size: 16 * 1024 * 1024, binary },
+              120_000,
+            );
             const [data, isBinary] = await atOurs;
             assert.equal(isBinary, binary, "the type of python's 16 MiB message");
             assert.equal(data.length, made.length, "the length of python's 16 MiB message");
@@ -473,7 +495,11 @@ for (const direction of DIRECTIONS) {
           conn.ours.send("ted ✓", { fin: true });
           const text = await atPython;
           assert.equal(text.binary, false);
-          assert.equal(bytesOf(text).toString(), "fragmented ✓", "python joined our text fragments");
+          assert.equal(
+            bytesOf(text).toString(),
+            "fragmented ✓",
+            "python joined our text fragments",
+          );
 
           const part = randomBytes(20_000);
           const atPython2 = conn.py.next<PyMessage>("message");
@@ -482,17 +508,32 @@ for (const direction of DIRECTIONS) {
           conn.ours.send(part, { fin: true });
           const binary = await atPython2;
           assert.equal(binary.binary, true);
-          assert.equal(binary.sha256, sha(Buffer.concat([part, part, part])), "python joined our binary fragments");
+          assert.equal(
+            binary.sha256,
+            sha(Buffer.concat([part, part, part])),
+            "python joined our binary fragments",
+          );
 
           const atOurs = ourMessage(conn.ours);
           await conn.py.command("send_fragments", { texts: ["py", "thon ", "fragments ✓"] });
           const [joined, joinedIsBinary] = await atOurs;
           assert.equal(joinedIsBinary, false);
-          assert.equal(joined.toString(), "python fragments ✓", "we joined python's text fragments");
+          assert.equal(
+            joined.toString(),
+            "python fragments ✓",
+            "we joined python's text fragments",
+          );
 
           const atOurs2 = ourMessage(conn.ours);
-          const pieces = [randomBytes(3000), Buffer.alloc(0), Buffer.alloc(70_000, 7), randomBytes(1)];
-          await conn.py.command("send_fragments", { b64s: pieces.map((p) => p.toString("base64")) });
+          const pieces = [
+            randomBytes(3000),
+            Buffer.alloc(0),
+            Buffer.alloc(70_000, 7),
+            randomBytes(1),
+          ];
+          await conn.py.command("send_fragments", {
+            b64s: pieces.map((p) => p.toString("base64")),
+          });
           const [bin, binIsBinary] = await atOurs2;
           assert.equal(binIsBinary, true);
           assert.deepEqual(bin, Buffer.concat(pieces), "we joined python's binary fragments");
@@ -507,7 +548,11 @@ for (const direction of DIRECTIONS) {
       }, async () => {
         const conn = await open(direction, deflate);
         try {
-          for (const payload of [Buffer.from("from python"), Buffer.alloc(0), Buffer.alloc(125, 0xab)]) {
+          for (const payload of [
+            Buffer.from("from python"),
+            Buffer.alloc(0),
+            Buffer.alloc(125, 0xab),
+          ]) {
             const ping = waitEvent<[Buffer]>(conn.ours, "ping");
             // peer.py's ping resolves only once a pong with this payload arrives.
             const done = await conn.py.command("ping", { b64: payload.toString("base64") });
@@ -515,7 +560,11 @@ for (const direction of DIRECTIONS) {
             assert.deepEqual((await ping)[0], payload, "our side saw python's ping");
           }
 
-          for (const payload of [Buffer.from("from socketeer"), Buffer.alloc(0), Buffer.alloc(125, 0xcd)]) {
+          for (const payload of [
+            Buffer.from("from socketeer"),
+            Buffer.alloc(0),
+            Buffer.alloc(125, 0xcd),
+          ]) {
             const pong = waitEvent<[Buffer]>(conn.ours, "pong");
             conn.ours.ping(payload);
             assert.deepEqual((await pong)[0], payload, "python answered our ping with its payload");

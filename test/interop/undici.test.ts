@@ -234,7 +234,8 @@ for (const deflate of [false, true]) {
         const got = await atClient;
         assert.equal(sha(got.data), sha(text), "undici inflated our 1 MiB of text");
         const sent = conn.socket.bytesWritten - before;
-        if (deflate) assert.ok(sent < size / 20, `1 MiB of repeated text went out as ${sent} bytes`);
+        if (deflate)
+          assert.ok(sent < size / 20, `1 MiB of repeated text went out as ${sent} bytes`);
         else assert.ok(sent >= size, `uncompressed, 1 MiB went out as ${sent} bytes`);
         assertNoErrors(conn);
       } finally {
@@ -274,7 +275,11 @@ for (const deflate of [false, true]) {
     }, async () => {
       const conn = await open(deflate);
       try {
-        for (const payload of [Buffer.from("are you there?"), Buffer.alloc(0), Buffer.alloc(125, 0x5a)]) {
+        for (const payload of [
+          Buffer.from("are you there?"),
+          Buffer.alloc(0),
+          Buffer.alloc(125, 0x5a),
+        ]) {
           const pong = waitEvent<[Buffer]>(conn.server, "pong");
           conn.server.ping(payload);
           assert.deepEqual((await pong)[0], payload, `pong for a ${payload.length}-byte ping`);
@@ -289,7 +294,9 @@ for (const deflate of [false, true]) {
       }
     });
 
-    test("RFC 6455 §4.2.2: handleProtocols picks from undici's offer", { timeout: 10_000 }, async () => {
+    test("RFC 6455 §4.2.2: handleProtocols picks from undici's offer", {
+      timeout: 10_000,
+    }, async () => {
       const conn = await open(deflate, ["chat.v1", "chat.v2"]);
       try {
         assert.equal(conn.request.headers["sec-websocket-protocol"], "chat.v1, chat.v2");

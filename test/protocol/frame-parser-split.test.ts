@@ -82,3 +82,34 @@ for (const isServer of [true, false]) {
     assert.deepEqual(events, ["error:1007:WS_ERR_INVALID_UTF8"], "1007 at the end");
   });
 }
+
+test("RFC 6455 §5.4: chunks pushed while a message inflates are parsed in arrival order", () => {
+  const { events, handler } = recorder();
+  const pending: Array<() => void> = [];
+  const parser = new FrameParser(
+    {
+      isServer: true,
+      maxPayload: 0,
+      maxFragments: 0,
+      skipUTF8Validation: false,
+      // A stub inflater released by hand: it "inflates" to the payload prefixed with "i".
+      inflater: {
+        decompress(data, fin, callback) {
+          const copy = Buffer.concat([Buffer.from("i"), data]);
+          pending.push(() => callback(null, fin ? copy : undefined));
+        },
+      },
+    },
+    handler,
+  );
+  const text = (body: string, rsv1: boolean): Buffer =>
+    encodeFrame(Opcode.TEXT, Buffer.from(body), { mask: true, rsv1 });
+  parser.push(text("1", true));
+  parser.push(text("2", true));
+  parser.push(text("3", false));
+  pending.shift()!();
+  parser.push(text("4", false));
+  pending.shift()!();
+  const hex = (s: string) => `message:false:${Buffer.from(s).toString("hex")}`;
+  assert.deepEqual(events, [hex("i1"), hex("i2"), hex("3"), hex("4")], "arrival order kept");
+});

@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { WebSocket } from "../../src/index.js";
 import { ErrorCodes, type ProtocolError } from "../../src/protocol/errors.js";
 import { FrameParser, type FrameParserEvents } from "../../src/protocol/frame-parser.js";
+import type { MessageInflater } from "../../src/protocol/types.js";
 import { forgeFrame, Opcode, type RawClient, RawServer } from "../helpers/index.js";
 import {
   assertEchoes,
@@ -591,6 +592,43 @@ describe("parser-level floods (the protocol core on its own)", SUITE, () => {
     assert.equal(seen.errors.length, 1);
     assert.equal(seen.other, 0);
   });
+
+  test(
+    "1.15 chunks that arrive while the inflater works are parsed in arrival order (fuzzer find)",
+    T,
+    () => {
+      // Found by scripts/fuzz.mjs (frame-inflate): with an asynchronous inflater, a chunk pushed
+      // while the parser sat at the end of its current chunk with others still queued jumped the
+      // queue, reordering the stream (and desyncing frames that straddle chunks).
+      const pending: Array<() => void> = [];
+      const inflater: MessageInflater = {
+        decompress(data, fin, callback) {
+          const copy = Buffer.from(data);
+          pending.push(() => (fin ? callback(null, copy) : callback(null)));
+        },
+      };
+      const seen: string[] = [];
+      const p = new FrameParser(
+        { isServer: false, maxPayload: 0, maxFragments: 0, skipUTF8Validation: false, inflater },
+        {
+          onMessage: (data) => seen.push(data.toString()),
+          onPing: () => seen.push("ping"),
+          onPong: () => seen.push("pong"),
+          onClose: () => seen.push("close"),
+          onError: (error) => seen.push(error.code),
+        },
+      );
+      const compressed = (text: string) =>
+        forgeFrame({ opcode: Opcode.TEXT, payload: text, rsv1: true });
+      p.push(compressed("one")); // inflating "one"
+      p.push(compressed("two")); // waits
+      p.push(forgeFrame({ opcode: Opcode.TEXT, payload: "three" })); // queued behind it
+      pending.shift()?.(); // "one" done: "two" is parsed to its end, inflating again
+      p.push(forgeFrame({ opcode: Opcode.TEXT, payload: "four" })); // must wait behind "three"
+      pending.shift()?.();
+      assert.deepEqual(seen, ["one", "two", "three", "four"]);
+    },
+  );
 
   test("3.17 UTF-8 validation of large text messages is linear (8 MiB vs 64 MiB)", {
     timeout: 60_000,

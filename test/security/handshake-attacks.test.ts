@@ -425,7 +425,10 @@ describe("oversized and hostile request heads", SUITE, () => {
 });
 
 describe("header parsing stays linear (1.4, 1.13, 1.21)", SUITE, () => {
-  /** Per-byte time of `parse` on `make(size)`, repeated so every size does the same total work. */
+  /**
+   * CPU time per byte of `parse` on `make(size)`, repeated so every size does the same total
+   * work. CPU time, not wall time: a preempted process is not a slow parser.
+   */
   function perByte(
     parse: (text: string) => void,
     make: (size: number) => string,
@@ -437,9 +440,10 @@ describe("header parsing stays linear (1.4, 1.13, 1.21)", SUITE, () => {
     gcNow();
     let best = Number.POSITIVE_INFINITY;
     for (let run = 0; run < 5; run++) {
-      const start = process.hrtime.bigint();
+      const start = process.cpuUsage();
       for (let i = 0; i < reps; i++) parse(text);
-      best = Math.min(best, Number(process.hrtime.bigint() - start));
+      const used = process.cpuUsage(start);
+      best = Math.min(best, (used.user + used.system) * 1000);
     }
     return best / (reps * size);
   }
@@ -450,13 +454,21 @@ describe("header parsing stays linear (1.4, 1.13, 1.21)", SUITE, () => {
       if (!(error instanceof SyntaxError)) throw error;
     }
   };
+  /**
+   * Each pattern with the largest per-byte slowdown allowed from 8 KiB to 512 KiB. A quadratic
+   * parser is 64× slower per byte there. Patterns that are rejected early (the ReDoS shapes)
+   * must stay flat (6× slack for a busy machine); valid lists build a Set or Map of up to 65,000
+   * names, whose per-entry cost grows with cache misses and GC of a large live set (measured
+   * 3–6×), so they get 16×, still far below quadratic.
+   */
   const patterns: Array<
-    [name: string, parse: (text: string) => void, make: (n: number) => string]
+    [name: string, parse: (text: string) => void, make: (n: number) => string, bound: number]
   > = [
     [
       "protocol: b + spaces + x (CVE-2021-32640)",
       swallow(parseProtocolList),
       (n) => `b${" ".repeat(n - 2)}x`,
+      6,
     ],
     [
       "protocol: a long valid list",
@@ -466,33 +478,35 @@ describe("header parsing stays linear (1.4, 1.13, 1.21)", SUITE, () => {
           .join(", ")
           .slice(0, n)
           .replace(/,\s*\w*$/, ""),
+      16,
     ],
-    ["protocol: commas only", swallow(parseProtocolList), (n) => ",".repeat(n)],
-    ["extensions: a + spaces + b", swallow(parseExtensions), (n) => `a${" ".repeat(n - 2)}b`],
+    ["protocol: commas only", swallow(parseProtocolList), (n) => ",".repeat(n), 6],
+    ["extensions: a + spaces + b", swallow(parseExtensions), (n) => `a${" ".repeat(n - 2)}b`, 6],
     [
       "extensions: unterminated \\c pairs (CVE-2020-7662)",
       swallow(parseExtensions),
       (n) => `permessage-deflate; x="${"\\c".repeat((n - 24) / 2)}`,
+      6,
     ],
     [
       "extensions: many parameters",
       swallow(parseExtensions),
       (n) => `permessage-deflate${"; p=1".repeat(n / 5)}`,
+      16,
     ],
   ];
 
-  test("1.4/1.21 parse time per byte is flat from 8 KiB to 64 KiB to 512 KiB", T, () => {
+  test("1.4/1.21 parse time per byte stays flat from 8 KiB to 64 KiB to 512 KiB", {
+    timeout: 120_000,
+  }, (t) => {
     const failures: string[] = [];
-    for (const [name, parse, make] of patterns) {
+    for (const [name, parse, make, bound] of patterns) {
       const small = perByte(parse, make, 8 * KiB);
       const medium = perByte(parse, make, 64 * KiB);
       const large = perByte(parse, make, 512 * KiB);
-      // Linear: the same per byte. Quadratic: 8× and 64× more. 6× slack for a busy machine.
-      if (medium > small * 6 || large > small * 6) {
-        failures.push(
-          `${name}: ${small.toFixed(2)} / ${medium.toFixed(2)} / ${large.toFixed(2)} ns per byte`,
-        );
-      }
+      const line = `${name}: ${small.toFixed(1)} / ${medium.toFixed(1)} / ${large.toFixed(1)} ns per byte`;
+      t.diagnostic(line);
+      if (medium > small * bound || large > small * bound) failures.push(line);
     }
     assert.deepEqual(failures, []);
   });
