@@ -527,13 +527,19 @@ export class WebSocketServer<
         this._removeListeners?.();
         this._removeListeners = null;
         this._server = null;
-        this.emitClose();
+        // Node's http server does not count upgraded sockets, so its close says nothing about
+        // them: wait for the tracked clients as in the other modes (ws 8).
+        this.emitCloseWhenClientsGone();
       });
       return;
     }
     this._removeListeners?.();
     this._removeListeners = null;
     this._server = null;
+    this.emitCloseWhenClientsGone();
+  }
+
+  private emitCloseWhenClientsGone(): void {
     if (this._tracking && this.clients.size > 0) this._shouldEmitClose = true;
     else process.nextTick(() => this.emitClose());
   }

@@ -751,6 +751,9 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
 
   /** @internal */
   _onMessage(data: Buffer, isBinary: boolean): void {
+    // Once we have sent our close frame, the app is done with this connection: messages still in
+    // flight are dropped (WHATWG WebSocket: "if readyState is not OPEN, return"; ws delivers them).
+    if (this._readyState !== WebSocket.OPEN) return;
     if (!this._allowSynchronousEvents) {
       // One message per tick, as ws does when synchronous events are off.
       this._parser!.pause();
