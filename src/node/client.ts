@@ -12,7 +12,6 @@ import {
 } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP, connect as netConnect, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import { type ExtensionOffer, parseExtensions } from "../protocol/extensions.js";
 import { generateKey, validateClientProtocols, WEBSOCKET_GUID } from "../protocol/handshake.js";

@@ -153,6 +153,7 @@ export interface WebSocketEventMap {
 }
 
 /** A WebSocket connection. See the module comment. */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface below only adds typed event overloads.
 export class WebSocket extends EventEmitter implements HeartbeatMember {
   /** The connection is being established. */
   static readonly CONNECTING = 0;
@@ -383,7 +384,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
     this._sender = new Sender(
       socket,
       !setup.isServer,
-      deflate !== null && deflate.canCompress ? deflate : null,
+      deflate?.canCompress ? deflate : null,
       deflate?.threshold ?? 0,
       () => this._onFlushed(),
     );
@@ -517,7 +518,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
 
   /** True when this connection is subscribed to `topic`. */
   isSubscribed(topic: string): boolean {
-    return this._topics !== null && this._topics.has(topic);
+    return this._topics?.has(topic) === true;
   }
 
   /** The topics this connection is subscribed to. */

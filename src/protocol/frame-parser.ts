@@ -97,7 +97,6 @@ export class FrameParser {
 
   // The frame being read.
   private fin = false;
-  private rsv1 = false;
   private opcode = 0;
   private masked = false;
   private maskKey: Uint8Array | null = null;
@@ -413,7 +412,6 @@ export class FrameParser {
       key[3] = src[next + 3]!;
     }
     this.fin = fin;
-    this.rsv1 = rsv1;
     this.opcode = opcode;
     this.masked = masked;
     this.payloadLength = length;
