@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the interop and browser tests use, once: Chromium (driven by
-# playwright-core) and python3-websockets (a third-party peer). Skipped when both are present.
+# playwright-core), python3-websockets (a third-party peer) and openssl (test certificates).
+# Skipped when all are present.
 # Needs root (CI and the dev machines run as root); otherwise prints the command to run.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+command -v openssl >/dev/null 2>&1 || need+=(openssl) # TLS tests make throwaway certificates
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != "0" ]; then
   echo "socketeer tests need: apt-get install -y --no-install-recommends ${need[*]} (run as root)" >&2

@@ -461,8 +461,10 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     if (this.inflaterEnded || stream.readableEnded) {
       this.discardInflater();
     } else if (this.isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover) {
-      // The peer starts each message with an empty window, so must we (RFC 7692 §7.1.1).
-      stream.reset();
+      // The peer starts each message with an empty window, so must we (RFC 7692 §7.1.1). With
+      // nothing to carry over, free the stream rather than reset it: an idle connection then
+      // holds no zlib state at all (the next message makes a new one).
+      this.discardInflater();
     }
     this.finish(this.inflateLane, null, message);
   }
@@ -480,6 +482,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     if (stream === null) return;
     this.inflater = null;
     this.inflaterEnded = false;
+    this.inflaterFlushed = () => {}; // the old closure would keep the closed stream alive
     // Our listeners stay attached and now ignore everything, including a late 'error'.
     stream.close();
   }
@@ -538,7 +541,9 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
       }
       const params = this.params as NegotiatedDeflate;
       if (this.isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover) {
-        stream.reset();
+        // No context to keep (RFC 7692 §7.1.1): free the ~256 KiB deflate state between messages
+        // instead of resetting it, so idle no-context-takeover connections cost no zlib memory.
+        this.discardDeflater();
       }
     }
     this.finish(this.deflateLane, null, output ?? Buffer.alloc(0));
@@ -555,6 +560,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     const stream = this.deflater;
     if (stream === null) return;
     this.deflater = null;
+    this.deflaterFlushed = () => {}; // the old closure would keep the closed stream alive
     stream.close();
   }
 }

@@ -440,7 +440,15 @@ export class WebSocketServer<
         {
           headersTimeout,
           requestTimeout,
-          connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL,
+          // Node enforces the timeouts on this sweep: keep it well under a short headersTimeout
+          // so a slowloris client is cut near the limit, not up to 2 s after it.
+          connectionsCheckingInterval:
+            headersTimeout > 0
+              ? Math.max(
+                  50,
+                  Math.min(CONNECTIONS_CHECKING_INTERVAL, Math.floor(headersTimeout / 2)),
+                )
+              : CONNECTIONS_CHECKING_INTERVAL,
         },
         (_req, res) => {
           const body = "Upgrade Required";
