@@ -6,7 +6,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 runner=${AUTOBAHN_RUNNER:-$root/../shared/tools/autobahn/run.sh}
-: "${AUTOBAHN_DIR:?set AUTOBAHN_DIR to the unpacked Python 3 port (see /work/shared/tools/autobahn/README.md)}"
+: "${AUTOBAHN_DIR:?set AUTOBAHN_DIR to the unpacked Python 3 port (see ../shared/tools/autobahn/README.md)}"
 export AUTOBAHN_DIR
 mode=${1:-both}; shift || true
 out=${AUTOBAHN_OUT:-$root/autobahn-reports}

@@ -242,6 +242,14 @@ export class FrameParser {
     this.events.onError(new ProtocolError(errorCode, code, message));
   }
 
+  private failRsv1(): void {
+    this.fail(1002, ErrorCodes.UNEXPECTED_RSV_1, "Invalid WebSocket frame: RSV1 must be clear");
+  }
+
+  private failOpcode(opcode: number): void {
+    this.fail(1002, ErrorCodes.INVALID_OPCODE, `Invalid WebSocket frame: invalid opcode ${opcode}`);
+  }
+
   private readHeader(): void {
     const chunk = this.chunk;
     const available = chunk.length - this.pos;
@@ -285,11 +293,7 @@ export class FrameParser {
     }
     if (opcode >= 0x8) {
       if (opcode > 0xa) {
-        return this.fail(
-          1002,
-          ErrorCodes.INVALID_OPCODE,
-          `Invalid WebSocket frame: invalid opcode ${opcode}`,
-        );
+        return this.failOpcode(opcode);
       }
       if (!fin) {
         return this.fail(1002, ErrorCodes.EXPECTED_FIN, "Invalid WebSocket frame: FIN must be set");
@@ -302,19 +306,11 @@ export class FrameParser {
         );
       }
       if (rsv1) {
-        return this.fail(
-          1002,
-          ErrorCodes.UNEXPECTED_RSV_1,
-          "Invalid WebSocket frame: RSV1 must be clear",
-        );
+        return this.failRsv1();
       }
     } else {
       if (opcode > 0x2) {
-        return this.fail(
-          1002,
-          ErrorCodes.INVALID_OPCODE,
-          `Invalid WebSocket frame: invalid opcode ${opcode}`,
-        );
+        return this.failOpcode(opcode);
       }
       if (opcode === Opcode.CONTINUATION) {
         if (this.messageOpcode === 0) {
@@ -326,11 +322,7 @@ export class FrameParser {
         }
         // RFC 7692 §6.1: RSV1 is only set on the first frame of a compressed message.
         if (rsv1) {
-          return this.fail(
-            1002,
-            ErrorCodes.UNEXPECTED_RSV_1,
-            "Invalid WebSocket frame: RSV1 must be clear",
-          );
+          return this.failRsv1();
         }
       } else {
         if (this.messageOpcode !== 0) {
@@ -341,11 +333,7 @@ export class FrameParser {
           );
         }
         if (rsv1 && this.inflater === null) {
-          return this.fail(
-            1002,
-            ErrorCodes.UNEXPECTED_RSV_1,
-            "Invalid WebSocket frame: RSV1 must be clear",
-          );
+          return this.failRsv1();
         }
       }
     }
