@@ -845,17 +845,7 @@ export class WebSocket extends EventEmitter implements HeartbeatMember {
     this._parser?.push(chunk);
   }
 
-  /** @internal */
-  _onSocketClose(): void {
-    this._readyState = WebSocket.CLOSING;
-    if (this._closeTimer !== null) {
-      clearTimeout(this._closeTimer);
-      this._closeTimer = null;
-    }
-    this.emitClose();
-  }
-
-  /** @internal Copies in the client's close state after a failed handshake. */
+  /** @internal A client handshake failed: 'error' (if listened to), then 'close' with 1006. */
   _failHandshake(error: Error): void {
     this._readyState = WebSocket.CLOSING;
     this.emitError(error);
@@ -892,7 +882,7 @@ function socketOnData(this: OwnedSocket, chunk: Buffer): void {
 }
 function socketOnClose(this: OwnedSocket): void {
   const ws = this[kWebSocket];
-  if (ws !== undefined) ws._onSocketClose();
+  if (ws !== undefined) ws.emitClose();
 }
 function socketOnEnd(this: OwnedSocket): void {
   // The peer half-closed: finish our side too (allowHalfOpen sockets would otherwise linger).

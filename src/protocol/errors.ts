@@ -72,8 +72,3 @@ export class ProtocolError extends RangeError {
     this.closeCode = closeCode;
   }
 }
-
-/** True when `value` is a {@link ProtocolError}. */
-export function isProtocolError(value: unknown): value is ProtocolError {
-  return value instanceof ProtocolError;
-}

@@ -144,11 +144,6 @@ export class FrameParser {
     return this.paused || this.state === State.Inflating;
   }
 
-  /** True when nothing is queued, half-parsed or waiting to be delivered. */
-  get idle(): boolean {
-    return this.inflated === null && this.pos >= this.chunk.length && this.queue.length === 0;
-  }
-
   /** Bytes received but not yet parsed (queued while blocked). */
   get queuedBytes(): number {
     let total = this.chunk.length - this.pos;

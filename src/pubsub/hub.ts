@@ -104,11 +104,6 @@ export class TopicHub<Member extends TopicMember = TopicMember> {
     return this.topics.get(topic)?.size ?? 0;
   }
 
-  /** Topics with at least one subscriber. */
-  topicNames(): string[] {
-    return [...this.topics.keys()];
-  }
-
   /**
    * Sends `payload` to every subscriber of `topic` except `except`. Each subscriber receives
    * messages in publish order (they share its sender's queue with its other sends).

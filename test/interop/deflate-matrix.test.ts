@@ -92,66 +92,67 @@ function describe(combo: Combo): string {
   return `snct=${combo.serverNoContextTakeover} cnct=${combo.clientNoContextTakeover} smwb=${combo.serverMaxWindowBits ?? "-"} cmwb=${combo.clientMaxWindowBits ?? "-"}`;
 }
 
-test("RFC 7692 §7: our server with a ws client, every parameter combination", {
-  timeout: 60_000,
-}, async () => {
-  for (const combo of combos) {
-    const wss = new WebSocketServer({
-      port: 0,
-      host: "127.0.0.1",
-      perMessageDeflate: deflateOptions(combo),
-    });
-    await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
-    wss.on("connection", (s) => s.on("message", (d, b) => s.send(d as Buffer, { binary: b })));
-    const port = (wss.address() as AddressInfo).port;
-    const client = new WS(`ws://127.0.0.1:${port}`, { perMessageDeflate: deflateOptions(combo) });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        client.once("open", () => resolve());
-        client.once("error", reject);
-      });
-      assert.match(client.extensions, /permessage-deflate/, describe(combo));
-      await exchange({
-        send: (d, o) => client.send(d, o),
-        onMessage: (l) => client.on("message", (d, b) => l(d, b)),
-      });
-    } finally {
-      client.terminate();
-      for (const s of wss.clients) s.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-    }
-  }
-});
+// The little of each library the loop needs: both are ws 8 APIs, so one shape fits both sides.
+interface EchoSocket {
+  readonly extensions: string;
+  send(data: unknown, options: { binary: boolean }): unknown;
+  on(event: "message", listener: (data: unknown, isBinary: boolean) => void): unknown;
+  once(event: "open" | "error", listener: (error?: Error) => void): unknown;
+  terminate(): void;
+}
+interface EchoServer {
+  readonly clients: Set<EchoSocket>;
+  once(event: "listening", listener: () => void): unknown;
+  on(event: "connection", listener: (socket: EchoSocket) => void): unknown;
+  address(): unknown;
+  close(callback: () => void): void;
+}
+type ServerClass = new (options: object) => EchoServer;
+type ClientClass = new (url: string, options: object) => EchoSocket;
 
-test("RFC 7692 §7: our client with a ws server, every parameter combination", {
-  timeout: 60_000,
-}, async () => {
-  for (const combo of combos) {
-    const wss = new WsServer({
-      port: 0,
-      host: "127.0.0.1",
-      perMessageDeflate: deflateOptions(combo),
-    });
-    await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
-    wss.on("connection", (s) => s.on("message", (d, b) => s.send(d as Buffer, { binary: b })));
-    const port = (wss.address() as AddressInfo).port;
-    const client = new WebSocket(`ws://127.0.0.1:${port}`, {
-      perMessageDeflate: deflateOptions(combo),
-    });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        client.once("open", () => resolve());
-        client.once("error", reject);
+// Each direction: which side is socketeer.
+const directions: Array<{ name: string; Server: ServerClass; Client: ClientClass }> = [
+  {
+    name: "our server with a ws client",
+    Server: WebSocketServer as unknown as ServerClass,
+    Client: WS as unknown as ClientClass,
+  },
+  {
+    name: "our client with a ws server",
+    Server: WsServer as unknown as ServerClass,
+    Client: WebSocket as unknown as ClientClass,
+  },
+];
+
+for (const { name, Server, Client } of directions) {
+  test(`RFC 7692 §7: ${name}, every parameter combination`, { timeout: 60_000 }, async () => {
+    for (const combo of combos) {
+      const wss = new Server({
+        port: 0,
+        host: "127.0.0.1",
+        perMessageDeflate: deflateOptions(combo),
       });
-      assert.equal(client.extensions, "permessage-deflate", describe(combo));
-      await exchange({
-        send: (d, o) => client.send(d, o),
-        onMessage: (l) => client.on("message", (d, b) => l(d, b)),
+      await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+      wss.on("connection", (s) => s.on("message", (d, b) => s.send(d, { binary: b })));
+      const port = (wss.address() as AddressInfo).port;
+      const client = new Client(`ws://127.0.0.1:${port}`, {
+        perMessageDeflate: deflateOptions(combo),
       });
-    } finally {
-      client.terminate();
-      for (const s of wss.clients) s.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          client.once("open", () => resolve());
+          client.once("error", (error) => reject(error));
+        });
+        assert.equal(client.extensions, "permessage-deflate", describe(combo));
+        await exchange({
+          send: (d, o) => client.send(d, o),
+          onMessage: (l) => client.on("message", l),
+        });
+      } finally {
+        client.terminate();
+        for (const s of wss.clients) s.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+      }
     }
-  }
-});
+  });
+}
