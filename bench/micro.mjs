@@ -3,7 +3,7 @@
 //
 // Measures, on the compiled CommonJS output, the pieces every message goes through: parsing
 // (masked frames, as a server receives them), serialising (header + mask), masking itself
-// (word-wise vs a byte loop vs bufferutil's native code) and UTF-8 validation (whole message vs
+// (WebAssembly SIMD and word-wise JS vs a byte loop vs bufferutil's native code) and UTF-8 validation (whole message vs
 // the incremental validator fed 1 KiB fragments). Each case runs for a fixed time slice after a
 // warm-up, so the whole run stays well under a minute. Figures are per-process, single-threaded and
 // indicative: on a shared machine, compare rows of one run rather than runs.
@@ -19,7 +19,7 @@ const {
   encodeFrame,
   maskKeys,
 } = require("../dist/cjs/protocol/frame-writer.js");
-const { mask, unmask } = require("../dist/cjs/protocol/mask.js");
+const { mask, unmask, unmaskWords, SIMD_THRESHOLD } = require("../dist/cjs/protocol/mask.js");
 const { isValidUtf8, Utf8Validator } = require("../dist/cjs/protocol/utf8.js");
 
 let bufferutil = null;
@@ -245,9 +245,17 @@ function benchMask() {
 
     row(
       "unmask",
-      "word-wise (socketeer)",
+      "socketeer",
       label,
       bench(() => unmask(data, KEY)),
+      size,
+      size >= SIMD_THRESHOLD ? "in place, WebAssembly SIMD" : "in place, word-wise JS",
+    );
+    row(
+      "unmask",
+      "word-wise JS (fallback)",
+      label,
+      bench(() => unmaskWords(data, KEY)),
       size,
       "in place",
     );
@@ -270,7 +278,7 @@ function benchMask() {
     }
     row(
       "mask",
-      "word-wise (socketeer)",
+      "socketeer",
       label,
       bench(() => mask(source, KEY, target, 6)),
       size,

@@ -179,7 +179,14 @@ function waitMessage(child, pred, ms, what) {
 }
 
 function stopChild(child) {
-  if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  if (child && child.exitCode === null && child.signalCode === null) {
+    // SIGTERM first so a server run with BENCH_SERVER_FLAGS=--cpu-prof can write its profile.
+    child.kill("SIGTERM");
+    setTimeout(
+      () => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"),
+      2000,
+    ).unref();
+  }
   children.delete(child);
 }
 
@@ -208,7 +215,9 @@ async function genJob(job, timeoutMs) {
 // ── servers ──────────────────────────────────────────────────────────────────────────────────
 async function startServer(id, mode, deflate) {
   const s = SERVERS[id];
-  const args = ["--expose-gc", join(here, "lib", "server.mjs"), s.impl, mode];
+  // BENCH_SERVER_FLAGS passes Node flags to the servers only, e.g. "--cpu-prof" to profile them.
+  const flags = (process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean);
+  const args = [...flags, "--expose-gc", join(here, "lib", "server.mjs"), s.impl, mode];
   if (deflate) args.push("deflate");
   const child = spawnNode(0, args, s.env);
   const m = await waitMessage(

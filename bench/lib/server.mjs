@@ -65,6 +65,17 @@ function nativeReport() {
         ? "utf-8-validate (native)"
         : `JS (utf-8-validate ${uv})`;
   }
+  if (impl === "socketeer") {
+    const { simdMasker } = require(join(root, "dist", "cjs", "protocol", "simd-mask.js"));
+    const { SIMD_THRESHOLD, WORD_THRESHOLD } = require(
+      join(root, "dist", "cjs", "protocol", "mask.js"),
+    );
+    out.masking =
+      simdMasker() !== null
+        ? `WebAssembly SIMD for ≥ ${SIMD_THRESHOLD} B, JS below`
+        : `JS word-wise for ≥ ${WORD_THRESHOLD} B (no WebAssembly SIMD)`;
+    out.utf8 = "node:buffer isUtf8 (built in, native)";
+  }
   return out;
 }
 
@@ -247,6 +258,7 @@ process.on("message", async (m) => {
   }
 });
 process.on("disconnect", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0));
 
 try {
   if (impl === "ws") {

@@ -2,7 +2,6 @@
  * The client's opening handshake (RFC 6455 §4.1): URL checks, the HTTP upgrade request, redirects,
  * and validation of the server's 101 before the socket is handed to {@link WebSocket}.
  */
-import { createHash } from "node:crypto";
 import {
   type Agent,
   type ClientRequest,
@@ -14,13 +13,15 @@ import { request as httpsRequest } from "node:https";
 import { isIP, connect as netConnect, type Socket } from "node:net";
 import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import { type ExtensionOffer, parseExtensions } from "../protocol/extensions.js";
-import { generateKey, validateClientProtocols, WEBSOCKET_GUID } from "../protocol/handshake.js";
+import { acceptKey, generateKey, validateClientProtocols } from "../protocol/handshake.js";
 import { PerMessageDeflate, type PerMessageDeflateOptions } from "./deflate.js";
-import type { HeartbeatOptions } from "./heartbeat.js";
+import { type HeartbeatOptions, sharedHeartbeatWheel } from "./heartbeat.js";
 import {
+  ClientSettings,
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BUFFERED_AMOUNT,
   DEFAULT_MAX_PAYLOAD,
+  type SocketSetup,
   type WebSocket,
 } from "./websocket.js";
 
@@ -108,7 +109,27 @@ export function initAsClient(
   }
   if (url.protocol === "http:") url.protocol = "ws:";
   else if (url.protocol === "https:") url.protocol = "wss:";
-  ws._url = url.href;
+  // One settings object per client socket; it also holds the handshake state (see
+  // ClientSettings). A redirect makes a new one and carries the count over.
+  const previous = ws._settings;
+  const redirects = previous instanceof ClientSettings ? previous.redirects : 0;
+  const settings = new ClientSettings(
+    {
+      isServer: false,
+      protocol: "",
+      perMessageDeflate: null,
+      maxPayload: opts.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+      skipUTF8Validation: opts.skipUTF8Validation === true,
+      allowSynchronousEvents: opts.allowSynchronousEvents !== false,
+      autoPong: opts.autoPong !== false,
+      closeTimeout: opts.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+      heartbeat: null,
+      maxBufferedAmount: opts.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED_AMOUNT,
+    },
+    url.href,
+    redirects,
+  );
+  ws._settings = settings;
 
   const isSecure = url.protocol === "wss:";
   const isUnix = url.protocol === "ws+unix:";
@@ -119,7 +140,7 @@ export function initAsClient(
   else if (url.hash) invalid = "The URL contains a fragment identifier";
   if (invalid !== undefined) {
     const error = new SyntaxError(invalid);
-    if (ws._redirects === 0) throw error;
+    if (redirects === 0) throw error;
     failHandshake(ws, error);
     return;
   }
@@ -204,17 +225,17 @@ export function initAsClient(
     failHandshake(ws, error as Error);
     return;
   }
-  ws._req = req;
+  settings.request = req;
   // ws 8: on a redirect, 'redirect' fires with the NEW request, before it is sent, so a
   // listener can still set headers on it.
-  if (ws._redirects > 0) ws.emit("redirect", url.href, req);
+  if (redirects > 0) ws.emit("redirect", url.href, req);
 
   if (handshakeTimeout !== undefined) {
-    req.on("timeout", () => abortRequest(ws, req, "Opening handshake has timed out"));
+    req.on("timeout", () => abortRequest(ws, settings, req, "Opening handshake has timed out"));
   }
   req.on("error", (error) => {
-    if (ws._req !== req) return;
-    ws._req = null;
+    if (settings.request !== req) return;
+    settings.request = null;
     failHandshake(ws, error);
   });
 
@@ -224,9 +245,9 @@ export function initAsClient(
     if (location !== undefined && followRedirects && status >= 300 && status < 400) {
       req.destroy();
       res.resume();
-      if (ws._req !== req) return;
-      ws._req = null;
-      if (++ws._redirects > (maxRedirects ?? 10)) {
+      if (settings.request !== req) return;
+      settings.request = null;
+      if (++settings.redirects > (maxRedirects ?? 10)) {
         failHandshake(ws, new Error("Maximum redirects exceeded"));
         return;
       }
@@ -257,23 +278,23 @@ export function initAsClient(
       initAsClient(ws, next, protocols, nextOptions);
       return;
     }
-    if (ws._req !== req) return;
+    if (settings.request !== req) return;
     if (ws.listenerCount("unexpected-response") > 0) {
-      ws._req = null;
+      settings.request = null;
       ws.emit("unexpected-response", req, res);
       return;
     }
     res.resume();
-    abortRequest(ws, req, `Unexpected server response: ${status}`);
+    abortRequest(ws, settings, req, `Unexpected server response: ${status}`);
   });
 
   req.on("upgrade", (res: IncomingMessage, socket: Socket, head: Buffer) => {
     ws.emit("upgrade", res);
-    if (ws.readyState !== ws.CONNECTING || ws._req !== req) {
+    if (ws.readyState !== ws.CONNECTING || settings.request !== req) {
       socket.destroy();
       return;
     }
-    ws._req = null;
+    settings.request = null;
     const fail = (message: string): void => {
       socket.destroy();
       failHandshake(ws, new Error(message));
@@ -281,10 +302,7 @@ export function initAsClient(
     const upgrade = res.headers.upgrade;
     if (upgrade === undefined || upgrade.toLowerCase() !== "websocket")
       return fail("Invalid Upgrade header");
-    const expected = createHash("sha1")
-      .update(key + WEBSOCKET_GUID)
-      .digest("base64");
-    if (res.headers["sec-websocket-accept"] !== expected)
+    if (res.headers["sec-websocket-accept"] !== acceptKey(key))
       return fail("Invalid Sec-WebSocket-Accept header");
 
     const serverProtocol = res.headers["sec-websocket-protocol"];
@@ -320,19 +338,21 @@ export function initAsClient(
       negotiated = perMessageDeflate;
     }
 
-    ws._setSocket(socket, head, {
+    // Clients with the same heartbeat settings share one wheel (one timer) per process.
+    if (heartbeat) settings.heartbeat = sharedHeartbeatWheel(heartbeat);
+    const setup: SocketSetup = {
       isServer: false,
       protocol: serverProtocol ?? "",
       perMessageDeflate: negotiated,
-      maxPayload: opts.maxPayload ?? DEFAULT_MAX_PAYLOAD,
-      skipUTF8Validation: opts.skipUTF8Validation === true,
-      allowSynchronousEvents: opts.allowSynchronousEvents !== false,
-      autoPong: opts.autoPong !== false,
-      closeTimeout: opts.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
-      heartbeat: null,
-      maxBufferedAmount: opts.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED_AMOUNT,
-    });
-    if (heartbeat) ws._useHeartbeat(heartbeat);
+      maxPayload: settings.maxPayload,
+      skipUTF8Validation: settings.skipUTF8Validation,
+      allowSynchronousEvents: settings.allowSynchronousEvents,
+      autoPong: settings.autoPong,
+      closeTimeout: settings.closeTimeout,
+      heartbeat: settings.heartbeat,
+      maxBufferedAmount: settings.maxBufferedAmount,
+    };
+    ws._setSocket(socket, head, setup, settings);
     ws.emit("open");
   });
 
@@ -351,8 +371,13 @@ function tlsConnection(options: ClientRequestArgs & ConnectionOptions): Socket {
 }
 
 /** Aborts the request and reports `message` as the handshake failure. */
-function abortRequest(ws: WebSocket, req: ClientRequest, message: string): void {
-  if (ws._req === req) ws._req = null;
+function abortRequest(
+  ws: WebSocket,
+  settings: ClientSettings,
+  req: ClientRequest,
+  message: string,
+): void {
+  if (settings.request === req) settings.request = null;
   req.destroy();
   failHandshake(ws, new Error(message));
 }

@@ -18,10 +18,12 @@ export interface HeartbeatOptions {
 
 /** What the wheel needs from a socket. */
 export interface HeartbeatMember {
-  /** Tick of the last received data; written by the socket, read by the wheel. */
+  /**
+   * The socket stores the wheel's current tick (≥ 0) here when data arrives. When the wheel pings
+   * it stores `-1 - tick`: negative means "pinged at that tick, nothing received since". One
+   * field for both states, because every socket carries it, heartbeat or not.
+   */
   heartbeatSeen: number;
-  /** Tick at which a heartbeat ping was sent and not yet answered, or -1. */
-  heartbeatPinged: number;
   /** Sends a heartbeat ping. */
   heartbeatPing(): void;
   /** Ends a connection that missed its pong. */
@@ -56,7 +58,6 @@ export class HeartbeatWheel {
   /** Starts watching a socket (the timer starts with the first one). */
   add(member: HeartbeatMember): void {
     member.heartbeatSeen = this.tick;
-    member.heartbeatPinged = -1;
     this.members.add(member);
     if (this.timer === null) {
       this.timer = setInterval(() => this.sweep(), this.period);
@@ -87,18 +88,18 @@ export class HeartbeatWheel {
   private sweep(): void {
     const now = ++this.tick;
     for (const member of this.members) {
-      if (member.heartbeatPinged >= 0) {
-        // The ping left during tick `heartbeatPinged` (after the tick advanced), so anything
-        // stamped with that tick or later arrived after it.
-        if (member.heartbeatSeen >= member.heartbeatPinged) member.heartbeatPinged = -1;
-        else if (now - member.heartbeatPinged >= this.timeoutTicks) {
+      const seen = member.heartbeatSeen;
+      if (seen < 0) {
+        // Pinged during tick `-1 - seen` and nothing received since: anything arriving after the
+        // ping (even within that tick) would have replaced the mark with a tick ≥ 0.
+        if (now - (-1 - seen) >= this.timeoutTicks) {
           this.members.delete(member);
           member.heartbeatExpire();
-          continue;
         }
+        continue;
       }
-      if (member.heartbeatPinged < 0 && now - member.heartbeatSeen >= this.idleTicks) {
-        member.heartbeatPinged = now;
+      if (now - seen >= this.idleTicks) {
+        member.heartbeatSeen = -1 - now;
         member.heartbeatPing();
       }
     }

@@ -11,6 +11,11 @@
  * handed to the socket as its own chunk. Clients must mask, which needs one masked copy.
  *
  * While permessage-deflate is compressing a message, later frames wait in order behind it.
+ *
+ * Memory: a sender is made on a connection's first send, and holds no array until it needs one
+ * (the common flush is one slab region, so pending chunks live in one field and the lists below
+ * are only made for several chunks, callbacks or queued work): busy servers keep 10,000s of
+ * connections, most of them idle between messages.
  */
 import type { Duplex } from "node:stream";
 import { frameHeaderLength, maskKeys, writeHeaderBytes } from "../protocol/frame-writer.js";
@@ -43,6 +48,17 @@ function flushAll(): void {
 /** A send's completion callback, ws style: called once, with an error if the frame was not sent. */
 export type SendCallback = (error?: Error | null) => void;
 
+/**
+ * What the sender tells its connection (an object with methods rather than closures, so a
+ * connection costs no closure and context for them).
+ */
+export interface SenderOwner {
+  /** A flush that {@link Sender.notifyFlush} asked about has reached the kernel. */
+  _onFlushed(): void;
+  /** A write returned false: the socket will emit 'drain' once its buffer has emptied. */
+  _onNeedDrain(): void;
+}
+
 /** See the module comment. */
 export class Sender {
   private readonly socket: Duplex;
@@ -50,10 +66,12 @@ export class Sender {
   private readonly deflater: MessageDeflater | null;
   private readonly threshold: number;
 
-  /** Finished pieces waiting for the flush. */
-  private chunks: Buffer[] = [];
-  /** Callbacks of the frames in {@link chunks}. */
-  private callbacks: SendCallback[] = [];
+  /** The first finished piece waiting for the flush (usually the only one: a slab region). */
+  private chunk: Buffer | null = null;
+  /** Further pieces after {@link chunk}, in order; made only when there are some. */
+  private moreChunks: Buffer[] | null = null;
+  /** Callbacks of the pending frames; made only when a frame has one. */
+  private callbacks: SendCallback[] | null = null;
   /** Where this sender's open region starts in the current slab. */
   private regionStart = 0;
   private isDirty = false;
@@ -71,16 +89,16 @@ export class Sender {
   private continuing = false;
   /** That fragmented message is compressed (RSV1 was on its first frame). */
   private compressingMessage = false;
-  /** Work placed while an asynchronous step runs, in call order. */
-  private readonly waiting: Array<() => void> = [];
-  /** Publishes placed while the app's fragmented message is open. */
-  private held: Array<() => void> = [];
+  /** Work placed while an asynchronous step runs, in call order (null when none). */
+  private waiting: Array<() => void> | null = null;
+  /** Publishes placed while the app's fragmented message is open (null when none). */
+  private held: Array<() => void> | null = null;
   private busy = false;
   private closed = false;
   /** Bytes of work in `waiting`/`held` or being compressed, not framed yet. */
   private queuedBytes = 0;
-  /** Called after a flush's write completes, when {@link notifyFlush} asked for it. */
-  private readonly onFlushed: (() => void) | null;
+  /** Told about flushes ({@link notifyFlush}) and refused writes; null for a bare sender. */
+  private readonly owner: SenderOwner | null;
   /** Set by the socket when it wants to hear that a flush has reached the kernel. */
   notifyFlush = false;
 
@@ -89,20 +107,20 @@ export class Sender {
    * @param masking - client role: mask every frame with a fresh key (RFC 6455 §5.3)
    * @param deflater - the negotiated permessage-deflate instance, or null
    * @param threshold - messages smaller than this are sent uncompressed
-   * @param onFlushed - see {@link notifyFlush}
+   * @param owner - the connection, told about flushes (see {@link notifyFlush}) and refused writes
    */
   constructor(
     socket: Duplex,
     masking: boolean,
     deflater: MessageDeflater | null,
     threshold: number,
-    onFlushed: (() => void) | null = null,
+    owner: SenderOwner | null = null,
   ) {
     this.socket = socket;
     this.masking = masking;
     this.deflater = deflater;
     this.threshold = threshold;
-    this.onFlushed = onFlushed;
+    this.owner = owner;
   }
 
   /** Bytes accepted by {@link sendData} and friends that the socket does not hold yet. */
@@ -227,8 +245,8 @@ export class Sender {
   /** Ends batching: no more frames; pending compressions call back with an error. */
   close(): void {
     this.closed = true;
-    this.waiting.length = 0;
-    this.held = [];
+    this.waiting = null;
+    this.held = null;
     this.queuedBytes = 0;
   }
 
@@ -239,7 +257,7 @@ export class Sender {
       return;
     }
     this.queuedBytes += size;
-    this.waiting.push(() => {
+    (this.waiting ??= []).push(() => {
       this.queuedBytes -= size;
       op();
     });
@@ -247,7 +265,7 @@ export class Sender {
 
   private hold(op: () => void, size: number): void {
     this.queuedBytes += size;
-    this.held.push(() => {
+    (this.held ??= []).push(() => {
       this.queuedBytes -= size;
       op();
     });
@@ -255,14 +273,23 @@ export class Sender {
 
   /** The app's fragmented message is complete: place the publishes that waited for it. */
   private releaseHeld(): void {
-    if (this.held.length === 0) return;
     const held = this.held;
-    this.held = [];
+    if (held === null) return;
+    this.held = null;
     for (const op of held) this.place(op, 0);
   }
 
   private drainWaiting(): void {
-    while (!this.busy && this.waiting.length > 0) this.waiting.shift()!();
+    // Re-read the list each time: an op may close the sender (which drops the list).
+    for (let waiting = this.waiting; waiting !== null; waiting = this.waiting) {
+      if (this.busy) return;
+      const op = waiting.shift();
+      if (op === undefined) {
+        this.waiting = null; // all done: an idle sender holds no list
+        return;
+      }
+      op();
+    }
   }
 
   /** Compresses one message or fragment, then frames it; later work waits meanwhile. */
@@ -363,16 +390,21 @@ export class Sender {
   private commit(start: number, size: number, callback: SendCallback | undefined): void {
     slabUsed = start + size;
     this.pendingBytes += size;
-    if (callback) this.callbacks.push(callback);
+    if (callback) (this.callbacks ??= []).push(callback);
     this.markDirty();
   }
 
   private push(chunk: Buffer, callback: SendCallback | undefined): void {
     this.closeRegion(); // frames already in the slab go first
-    this.chunks.push(chunk);
+    this.addChunk(chunk);
     this.pendingBytes += chunk.length;
-    if (callback) this.callbacks.push(callback);
+    if (callback) (this.callbacks ??= []).push(callback);
     this.markDirty();
+  }
+
+  private addChunk(chunk: Buffer): void {
+    if (this.chunk === null) this.chunk = chunk;
+    else (this.moreChunks ??= []).push(chunk);
   }
 
   private markDirty(): void {
@@ -389,43 +421,48 @@ export class Sender {
   closeRegion(): void {
     if (slabOwner !== this) return;
     slabOwner = null;
-    if (slabUsed > this.regionStart) this.chunks.push(slab.subarray(this.regionStart, slabUsed));
+    if (slabUsed > this.regionStart) this.addChunk(slab.subarray(this.regionStart, slabUsed));
   }
 
   /** Hands everything batched to the socket in one write (or one corked writev). */
   flush(): void {
     this.isDirty = false;
     this.closeRegion();
-    const chunks = this.chunks;
-    if (chunks.length === 0) return;
-    const callbacks = this.callbacks;
-    this.chunks = [];
-    this.callbacks = [];
+    const first = this.chunk;
+    if (first === null) return;
+    const more = this.moreChunks;
+    let callbacks = this.callbacks;
+    this.chunk = null;
+    this.moreChunks = null;
+    this.callbacks = null;
     this.pendingBytes = 0;
     const socket = this.socket;
     if (socket.destroyed || !socket.writable) {
-      if (callbacks.length > 0) {
+      if (callbacks !== null) {
         const error = new Error("The socket is not writable");
         process.nextTick(callAll, callbacks, error);
       }
       return;
     }
-    if (this.notifyFlush && this.onFlushed !== null) {
+    const owner = this.owner;
+    if (this.notifyFlush && owner !== null) {
       this.notifyFlush = false;
-      const onFlushed = this.onFlushed;
-      callbacks.push(() => onFlushed());
+      (callbacks ??= []).push(() => owner._onFlushed());
     }
-    const done =
-      callbacks.length === 0 ? undefined : (error?: Error | null) => callAll(callbacks, error);
-    if (chunks.length === 1) {
-      socket.write(chunks[0], done);
-      return;
+    const list = callbacks;
+    const done = list === null ? undefined : (error?: Error | null) => callAll(list, error);
+    let writable: boolean;
+    if (more === null) writable = socket.write(first, done);
+    else {
+      socket.cork();
+      socket.write(first);
+      const last = more.length - 1; // never empty: made by the second chunk's push
+      for (let i = 0; i < last; i++) socket.write(more[i]);
+      writable = socket.write(more[last], done);
+      socket.uncork();
     }
-    socket.cork();
-    const last = chunks.length - 1;
-    for (let i = 0; i < last; i++) socket.write(chunks[i]);
-    socket.write(chunks[last], done);
-    socket.uncork();
+    // 'drain' follows a refused write: the connection listens for it only from now on.
+    if (!writable && owner !== null) owner._onNeedDrain();
   }
 }
 

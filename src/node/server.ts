@@ -14,7 +14,7 @@
  * (§4.2.2), anything else fails the handshake with 500.
  */
 import { EventEmitter } from "node:events";
-import * as http from "node:http";
+import type * as http from "node:http";
 import type * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
@@ -27,12 +27,16 @@ import {
   SUPPORTED_VERSIONS_HEADER,
 } from "../protocol/handshake.js";
 import { PerMessageDeflate, type PerMessageDeflateOptions } from "./deflate.js";
+import { HandshakeServer } from "./handshake-server.js";
 import { type HeartbeatOptions, HeartbeatWheel } from "./heartbeat.js";
+import { abortHandshake, hasToken } from "./http-response.js";
 import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BACKPRESSURE,
   DEFAULT_MAX_BUFFERED_AMOUNT,
   DEFAULT_MAX_PAYLOAD,
+  isAttached,
+  SocketSettings,
   type SocketSetup,
   type TopicRegistry,
   WebSocket,
@@ -51,12 +55,6 @@ export const DEFAULT_HEADERS_TIMEOUT = 10_000;
  * affected.
  */
 export const DEFAULT_REQUEST_TIMEOUT = 30_000;
-
-/**
- * How often Node checks the two timeouts above on a server we create. Node's default (30 s) would
- * let a 10 s `headersTimeout` fire anywhere up to 40 s late. One timer per server, not per socket.
- */
-const CONNECTIONS_CHECKING_INTERVAL = 2_000;
 
 /** What `verifyClient` is given. */
 export interface VerifyClientInfo<Request extends http.IncomingMessage = http.IncomingMessage> {
@@ -206,9 +204,6 @@ const RUNNING = 0;
 const CLOSING = 1;
 const CLOSED = 2;
 
-/** Sockets a WebSocket has been attached to: a second `handleUpgrade` on one is a bug. */
-const upgradedSockets = new WeakSet<Duplex>();
-
 /**
  * What the per-http-server router needs from each WebSocketServer attached to it. A structural
  * type so that servers with different generic parameters share one registry.
@@ -276,69 +271,6 @@ function onHandshakeSocketError(this: Duplex): void {
   this.destroy();
 }
 
-/** True when the comma-separated header `value` contains `token` (ASCII case-insensitive). */
-function hasToken(value: string | undefined, token: string): boolean {
-  if (value === undefined) return false;
-  for (const part of value.split(",")) {
-    if (part.trim().toLowerCase() === token) return true;
-  }
-  return false;
-}
-
-/** Header lines (`Name: value\r\n`) for `headers`; throws on names or values HTTP forbids. */
-function formatHeaders(headers: http.OutgoingHttpHeaders): string {
-  let out = "";
-  for (const name of Object.keys(headers)) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    // Node's validators refuse CR, LF and other characters that would let a value split the
-    // response (header injection).
-    http.validateHeaderName(name);
-    for (const item of Array.isArray(value) ? value : [value]) {
-      const text = String(item);
-      http.validateHeaderValue(name, text);
-      out += `${name}: ${text}\r\n`;
-    }
-  }
-  return out;
-}
-
-/**
- * Answers a refused handshake with one write: status line, `Connection: close`, plain-text body
- * (default: the status text), then destroys the socket once the response is flushed. Caller
- * `headers` replace our defaults case-insensitively.
- */
-function abortHandshake(
-  socket: Duplex,
-  code: number,
-  message?: string,
-  headers?: http.OutgoingHttpHeaders,
-): void {
-  if (socket.destroyed || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const reason = http.STATUS_CODES[code] ?? "Unknown";
-  const body = message ?? reason;
-  const fields: http.OutgoingHttpHeaders = {
-    Connection: "close",
-    "Content-Type": "text/plain; charset=utf-8",
-    "Content-Length": Buffer.byteLength(body),
-  };
-  let extra = "";
-  if (headers !== undefined) {
-    for (const name of Object.keys(headers)) {
-      const lower = name.toLowerCase();
-      for (const ours of Object.keys(fields)) {
-        if (ours.toLowerCase() === lower) delete fields[ours];
-      }
-    }
-    extra = formatHeaders(headers);
-  }
-  socket.once("finish", () => socket.destroy());
-  socket.end(`HTTP/1.1 ${code} ${reason}\r\n${formatHeaders(fields)}${extra}\r\n${body}`);
-}
-
 /**
  * A WebSocket server: a drop-in for ws 8's `WebSocketServer`. See the module comment for the
  * modes and where it is stricter than ws.
@@ -361,7 +293,7 @@ export class WebSocketServer<
 
   private _state = RUNNING;
   /** The http server we listen with, until close(). */
-  private _server: http.Server<U> | https.Server<U> | null = null;
+  private _server: http.Server<U> | https.Server<U> | HandshakeServer | null = null;
   /** True when we created `_server` (port mode) and so must close it. */
   private readonly _ownServer: boolean;
   private _removeListeners: (() => void) | null = null;
@@ -371,10 +303,15 @@ export class WebSocketServer<
   private readonly _deflateOptions: PerMessageDeflateOptions | null;
   private readonly _heartbeatOptions: HeartbeatOptions | null;
   private _heartbeat: HeartbeatWheel | null = null;
+  /**
+   * The settings every accepted socket shares (made on the first handshake, once pub/sub and the
+   * heartbeat are wired; remade if the options are changed later).
+   */
+  private _socketSettings: SocketSettings | null = null;
   private readonly _router: RoutedServer;
   /**
-   * Set by the pub/sub layer's subclass (src/pubsub/server.ts) and handed to every accepted
-   * socket; the node layer never imports pub/sub itself.
+   * @internal Set by the pub/sub layer's subclass (src/pubsub/server.ts) and handed to every
+   * accepted socket; the node layer never imports pub/sub itself.
    */
   protected _topicRegistry: TopicRegistry | null = null;
 
@@ -419,49 +356,27 @@ export class WebSocketServer<
       ? { interval: heartbeat.interval, timeout: heartbeat.timeout }
       : null;
 
+    // One callback for every routed upgrade, not a closure per handshake.
+    const emitConnection = (ws: InstanceType<T>, req: InstanceType<U>): void => {
+      this.emit("connection", ws, req);
+    };
     this._router = {
       shouldHandle: (request) => this.shouldHandle(request as InstanceType<U>),
       routeUpgrade: (request, socket, head) =>
-        this.handleUpgrade(request as InstanceType<U>, socket, head, (ws, req) =>
-          this.emit("connection", ws, req),
-        ),
+        this.handleUpgrade(request as InstanceType<U>, socket, head, emitConnection),
     };
 
     if (options.port != null) {
       const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
-      // Node refuses headersTimeout > requestTimeout, so a lone short requestTimeout lowers the
-      // default headersTimeout with it instead of making the constructor throw.
+      // headersTimeout > requestTimeout is refused (as Node's http server does), so a lone short
+      // requestTimeout lowers the default headersTimeout with it instead of throwing.
       const headersTimeout =
         options.headersTimeout ??
         (requestTimeout > 0
           ? Math.min(DEFAULT_HEADERS_TIMEOUT, requestTimeout)
           : DEFAULT_HEADERS_TIMEOUT);
-      const server = http.createServer<U>(
-        {
-          headersTimeout,
-          requestTimeout,
-          // Node enforces the timeouts on this sweep: keep it well under a short headersTimeout
-          // so a slowloris client is cut near the limit, not up to 2 s after it.
-          connectionsCheckingInterval:
-            headersTimeout > 0
-              ? Math.max(
-                  50,
-                  Math.min(CONNECTIONS_CHECKING_INTERVAL, Math.floor(headersTimeout / 2)),
-                )
-              : CONNECTIONS_CHECKING_INTERVAL,
-        },
-        (_req, res) => {
-          const body = "Upgrade Required";
-          // RFC 9110 §15.5.22: a 426 must say what to upgrade to.
-          res.writeHead(426, {
-            "Content-Type": "text/plain; charset=utf-8",
-            "Content-Length": Buffer.byteLength(body),
-            Upgrade: "websocket",
-            Connection: "Upgrade",
-          });
-          res.end(body);
-        },
-      );
+      // Our own listener rather than http.createServer(): see handshake-server.ts for why.
+      const server = new HandshakeServer({ headersTimeout, requestTimeout });
       this._server = server;
       this._ownServer = true;
       this.attach(server);
@@ -482,7 +397,7 @@ export class WebSocketServer<
   }
 
   /** Adds our `listening`/`error` forwarding and the routed `upgrade` listener. */
-  private attach(server: http.Server<U> | https.Server<U>): void {
+  private attach(server: http.Server<U> | https.Server<U> | HandshakeServer): void {
     const onListening = (): void => {
       this.emit("listening");
     };
@@ -669,13 +584,13 @@ export class WebSocketServer<
       return;
     }
 
-    const complete = (): void =>
-      this.completeUpgrade(request, socket, head, key, protocols, deflateOffers, callback);
     const verifyClient = this.options.verifyClient;
     if (!verifyClient) {
-      complete();
+      this.completeUpgrade(request, socket, head, key, protocols, deflateOffers, callback);
       return;
     }
+    const complete = (): void =>
+      this.completeUpgrade(request, socket, head, key, protocols, deflateOffers, callback);
     const info: VerifyClientInfo<InstanceType<U>> = {
       origin: version === "8" ? asString(headers["sec-websocket-origin"]) : headers.origin,
       secure: isSecure(request),
@@ -783,7 +698,8 @@ export class WebSocketServer<
       socket.destroy();
       return;
     }
-    if (upgradedSockets.has(socket)) {
+    // A socket a WebSocket was attached to (no WeakSet entry per connection for this check).
+    if (isAttached(socket)) {
       throw new Error(
         "server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration",
       );
@@ -855,14 +771,6 @@ export class WebSocketServer<
 
     // One write: status line, headers and the blank line leave in a single segment.
     socket.write(`${lines.join("\r\n")}\r\n\r\n`);
-    upgradedSockets.add(socket);
-    // Same as _setSocket does; done here too so a subclass overriding _setSocket still gets them.
-    const tcp = socket as Duplex & {
-      setNoDelay?: (noDelay: boolean) => void;
-      setTimeout?: (ms: number) => void;
-    };
-    tcp.setTimeout?.(0);
-    tcp.setNoDelay?.(true);
 
     if (this._heartbeatOptions !== null && this._heartbeat === null) {
       this._heartbeat = new HeartbeatWheel(this._heartbeatOptions);
@@ -881,21 +789,31 @@ export class WebSocketServer<
       topics: this._topicRegistry,
       maxBackpressure: this.options.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE,
     };
-    ws._setSocket(socket, head, setup);
-    // The socket now has the WebSocket's error handler.
-    socket.removeListener("error", onHandshakeSocketError);
-
-    if (this._tracking) {
-      this.clients.add(ws);
-      ws.on("close", () => {
-        this.clients.delete(ws);
-        if (this._shouldEmitClose && this.clients.size === 0) {
-          this._shouldEmitClose = false;
-          process.nextTick(() => this.emitClose());
-        }
-      });
+    // One settings object for all our sockets rather than a copy in each.
+    let settings = this._socketSettings;
+    if (settings === null || !settings.matches(setup)) {
+      settings = new SocketSettings(setup, this._tracking ? this : null);
+      this._socketSettings = settings;
     }
+    // The WebSocket's error handler replaces ours (nothing can emit in between: all synchronous).
+    socket.removeListener("error", onHandshakeSocketError);
+    ws._setSocket(socket, head, setup, settings);
+    // Tracked sockets leave `clients` through _untrack (no 'close' listener per socket).
+    if (this._tracking) this.clients.add(ws);
     callback(ws, request);
+  }
+
+  /**
+   * @internal A tracked socket is closing (called just before its 'close' event). The server is
+   * the sockets' owner (`SocketOwner`, checked where it is passed to `SocketSettings`); no
+   * `implements` clause, as that type is internal.
+   */
+  _untrack(socket: WebSocket): void {
+    this.clients.delete(socket as InstanceType<T>);
+    if (this._shouldEmitClose && this.clients.size === 0) {
+      this._shouldEmitClose = false;
+      process.nextTick(() => this.emitClose());
+    }
   }
 }
 

@@ -86,10 +86,11 @@ export class FrameParser {
   /** The chunk being parsed and the position in it. */
   private chunk: Buffer = EMPTY;
   private pos = 0;
+  // This list and the buffers below are allocated on first use: an idle connection should cost
+  // little more than its TCP socket (10,000 idle connections are a normal load).
+
   /** Chunks that arrived while paused or inflating. */
-  private readonly queue: Buffer[] = [];
-  // The buffers below are allocated on first use: an idle connection should cost little more
-  // than its TCP socket (10,000 idle connections are a normal load).
+  private queue: Buffer[] | null = null;
 
   /** A header split across chunks is gathered here (at most 14 bytes). */
   private headerBytes: Buffer | null = null;
@@ -107,7 +108,7 @@ export class FrameParser {
    * into `tail`, so retained overhead is bounded by bytes received (1-byte chunks cost 1 byte
    * each, not a Buffer object each) and the payload is copied once, at its exact size, at the end.
    */
-  private readonly pieces: Buffer[] = [];
+  private pieces: Buffer[] | null = null;
   private tail: Buffer | null = null;
   private tailUsed = 0;
   private bodyHave = 0;
@@ -147,7 +148,7 @@ export class FrameParser {
   /** Bytes received but not yet parsed (queued while blocked). */
   get queuedBytes(): number {
     let total = this.chunk.length - this.pos;
-    for (const chunk of this.queue) total += chunk.length;
+    if (this.queue !== null) for (const chunk of this.queue) total += chunk.length;
     return total;
   }
 
@@ -155,8 +156,9 @@ export class FrameParser {
   push(chunk: Buffer): void {
     if (this.state === State.Done || chunk.length === 0) return;
     // Anything still unparsed (the current chunk or queued ones) goes first.
-    if (this.pos < this.chunk.length || this.queue.length > 0) this.queue.push(chunk);
-    else {
+    if (this.pos < this.chunk.length || (this.queue !== null && this.queue.length > 0)) {
+      (this.queue ??= []).push(chunk);
+    } else {
       this.chunk = chunk;
       this.pos = 0;
     }
@@ -184,8 +186,8 @@ export class FrameParser {
   private releaseInput(): void {
     this.chunk = EMPTY;
     this.pos = 0;
-    this.queue.length = 0;
-    this.pieces.length = 0;
+    this.queue = null;
+    this.pieces = null;
     this.tail = null;
     this.message = null;
     this.inflated = null;
@@ -208,7 +210,7 @@ export class FrameParser {
           continue;
         }
         if (this.pos >= this.chunk.length) {
-          const next = this.queue.shift();
+          const next = this.queue?.shift();
           if (next === undefined) {
             this.chunk = EMPTY;
             this.pos = 0;
@@ -452,7 +454,7 @@ export class FrameParser {
   private keepPiece(piece: Buffer): void {
     if (piece.length >= SMALL_PIECE) {
       this.flushTail();
-      this.pieces.push(piece);
+      (this.pieces ??= []).push(piece);
       return;
     }
     let tail = this.tail;
@@ -466,8 +468,9 @@ export class FrameParser {
   }
 
   private flushTail(): void {
-    if (this.tail !== null && this.tailUsed > 0)
-      this.pieces.push(this.tail.subarray(0, this.tailUsed));
+    if (this.tail !== null && this.tailUsed > 0) {
+      (this.pieces ??= []).push(this.tail.subarray(0, this.tailUsed));
+    }
     this.tail = null;
     this.tailUsed = 0;
   }
@@ -475,7 +478,7 @@ export class FrameParser {
   /** The gathered payload as one buffer (one copy at its exact size, or none for one piece). */
   private takeBody(): Buffer {
     this.flushTail();
-    const pieces = this.pieces;
+    const pieces = this.pieces ?? [];
     const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.bodyHave);
     pieces.length = 0;
     this.bodyHave = 0;

