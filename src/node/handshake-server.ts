@@ -10,7 +10,7 @@
  * `connection` event see the same request object as behind Node's server.
  *
  * Limits, as Node's http server applies them: a head over `maxHeaderSize` bytes gets 431, a
- * malformed one 400, one not complete within `headersTimeout` (or `requestTimeout`, if shorter)
+ * malformed one 400 (and an HTTP/2+ request line 505), one not complete within `headersTimeout` (or `requestTimeout`, if shorter)
  * 408; a request that is not an upgrade gets 426. All of these close the connection. Timeouts
  * are enforced by one sweep per server, not a timer per connection.
  */
@@ -88,15 +88,25 @@ export class HandshakeServer extends net.Server {
   }
 
   private accept(socket: net.Socket): void {
-    let received: Buffer | null = null;
+    // A head that does not come in one read is gathered into one buffer of the largest allowed
+    // size, each byte copied once (concatenating on every read would copy a head dribbled a
+    // byte at a time 8,000 times over).
+    let gathered: Buffer | null = null;
+    let used = 0;
     const onData = (chunk: Buffer): void => {
-      const data = received === null ? chunk : Buffer.concat([received, chunk]);
-      const end = findHeadEnd(data, received === null ? 0 : received.length - 3);
-      if (end === -1) {
-        if (data.length > this.maxHeaderSize) finish(431);
-        else received = data;
-        return;
+      if (gathered === null) {
+        const end = findHeadEnd(chunk, 0);
+        if (end !== -1) return complete(chunk, end);
+        if (chunk.length > this.maxHeaderSize + 3) return finish(431);
+        gathered = Buffer.allocUnsafe(this.maxHeaderSize + 4);
       }
+      const copied = chunk.copy(gathered, used);
+      const end = findHeadEnd(gathered.subarray(0, used + copied), used - 3);
+      if (end !== -1) return complete(Buffer.concat([gathered.subarray(0, used), chunk]), end);
+      used += copied;
+      if (used === gathered.length) finish(431);
+    };
+    const complete = (data: Buffer, end: number): void => {
       if (end - 4 > this.maxHeaderSize) return finish(431);
       finish(0);
       this.handleHead(socket, data, end);
@@ -105,7 +115,7 @@ export class HandshakeServer extends net.Server {
     /** Ends the head phase; a status answers it and closes the connection. */
     const finish = (status: number): void => {
       this.pending.delete(entry);
-      received = null;
+      gathered = null;
       socket.removeListener("data", onData);
       socket.removeListener("close", onClose);
       if (status !== 0) {
@@ -130,7 +140,7 @@ export class HandshakeServer extends net.Server {
     const parsed = parseRequestHead(data.toString("latin1", 0, end - 4));
     if (isHeadFailure(parsed)) {
       socket.on("error", destroySocket);
-      abortHandshake(socket, parsed.status);
+      abortHandshake(socket, parsed.status, parsed.reason);
       return;
     }
     const request = new http.IncomingMessage(socket);
@@ -142,6 +152,10 @@ export class HandshakeServer extends net.Server {
     request.headers = parsed.headers as http.IncomingHttpHeaders;
     request.rawHeaders = parsed.rawHeaders;
     request.complete = true;
+    // The request has no body (what follows the head belongs to the WebSocket): end the stream
+    // now, as Node's server does, so that an app reading or resuming `req` gets 'end' at once
+    // instead of resuming the socket and eating the first frames.
+    request.push(null);
     const upgrade = parsed.headers.upgrade;
     const connection = parsed.headers.connection;
     // The test Node's http server uses to choose 'upgrade' over 'request'.
@@ -156,10 +170,13 @@ export class HandshakeServer extends net.Server {
     }
     socket.on("error", destroySocket);
     // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
-    abortHandshake(socket, 426, UPGRADE_REQUIRED_BODY, {
-      Upgrade: "websocket",
-      Connection: "Upgrade, close",
-    });
+    abortHandshake(
+      socket,
+      426,
+      UPGRADE_REQUIRED_BODY,
+      { Upgrade: "websocket", Connection: "Upgrade, close" },
+      parsed.method === "HEAD",
+    );
   }
 
   private startSweep(): void {

@@ -36,14 +36,15 @@ export function formatHeaders(headers: http.OutgoingHttpHeaders): string {
 
 /**
  * Answers a refused handshake with one write: status line, `Connection: close`, plain-text body
- * (default: the status text), then destroys the socket once the response is flushed. Caller
- * `headers` replace our defaults case-insensitively.
+ * (default: the status text; none when `headRequest`), then destroys the socket once the response
+ * is flushed. Caller `headers` replace our defaults case-insensitively.
  */
 export function abortHandshake(
   socket: Duplex,
   code: number,
   message?: string,
   headers?: http.OutgoingHttpHeaders,
+  headRequest = false,
 ): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
@@ -67,5 +68,7 @@ export function abortHandshake(
     extra = formatHeaders(headers);
   }
   socket.once("finish", () => socket.destroy());
-  socket.end(`HTTP/1.1 ${code} ${reason}\r\n${formatHeaders(fields)}${extra}\r\n${body}`);
+  // RFC 9110 §9.3.2: the answer to HEAD has the headers a GET would get, and no body.
+  const content = headRequest ? "" : body;
+  socket.end(`HTTP/1.1 ${code} ${reason}\r\n${formatHeaders(fields)}${extra}\r\n${content}`);
 }

@@ -668,7 +668,7 @@ export class WebSocketServer<
       this.emit("wsClientError", error, socket, request);
       return;
     }
-    abortHandshake(socket, code, message, headers);
+    abortHandshake(socket, code, message, headers, request.method === "HEAD");
   }
 
   /**

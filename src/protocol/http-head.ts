@@ -8,8 +8,8 @@
  * Node's parser, as the app owns that server.
  *
  * Strict on purpose: anything RFC 9112 lets a server reject is rejected (bare LF, obs-fold,
- * whitespace before a colon, control characters, a malformed request line), so one head has one
- * meaning. Linear time: every line is checked by a regular expression without nested or
+ * whitespace before a colon, control characters, a malformed request line), and what it requires
+ * a server to reject is (a missing or repeated Host: §3.2), so one head has one meaning. Linear time: every line is checked by a regular expression without nested or
  * overlapping quantifiers, and optional whitespace is trimmed by hand.
  */
 
@@ -35,14 +35,18 @@ export interface RequestHead {
 
 /** Why a head was refused, with the status to answer. */
 export interface HeadFailure {
-  /** 400 for a malformed head. */
-  status: 400;
+  /** 400 for a malformed head, 505 for an HTTP version other than 1.x. */
+  status: 400 | 505;
   /** What was wrong, for logs. */
   reason: string;
 }
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e\x80-\xff]+) HTTP\/(\d)\.(\d)$/;
-const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)$/;
+/**
+ * Every field line of a head at once: `name ":" value`, lines joined by CRLF. Names cannot hold
+ * a colon and values cannot hold CR or LF, so each line matches one way only (linear time).
+ */
+const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n(?!$)|$))*$/;
 
 /**
  * Fields Node's http keeps the first value of when repeated (its `matchKnownFields`), so that
@@ -131,35 +135,49 @@ export function parseRequestHead(head: string): RequestHead | HeadFailure {
   if (requestLine === null) return { status: 400, reason: "Malformed request line" };
   const headers: Record<string, string | string[]> = {};
   const rawHeaders: string[] = [];
-  let start = lineEnd + 2;
-  while (lineEnd < head.length) {
-    lineEnd = head.indexOf("\r\n", start);
-    if (lineEnd === -1) lineEnd = head.length;
-    const line = head.slice(start, lineEnd);
-    start = lineEnd + 2;
-    // A bare LF or CR inside a line, obs-fold (a line starting with SP/HTAB) and whitespace
-    // before the colon all fail the pattern: RFC 9112 §2.2, §5.1, §5.2.
-    const field = FIELD_LINE.exec(line);
-    if (field === null) return { status: 400, reason: "Malformed header field" };
-    const rawName = field[1]!;
-    const value = trimOws(field[2]!);
-    rawHeaders.push(rawName, value);
-    const name = rawName.toLowerCase();
-    const previous = Object.hasOwn(headers, name) ? headers[name] : undefined;
-    if (name === "set-cookie") {
-      if (previous === undefined) define(headers, name, [value]);
-      else (previous as string[]).push(value);
-    } else if (previous === undefined) {
-      define(headers, name, value);
-    } else if (!FIRST_WINS.has(name)) {
-      define(headers, name, `${previous as string}${name === "cookie" ? "; " : ", "}${value}`);
+  if (lineEnd < head.length) {
+    const fields = head.slice(lineEnd + 2);
+    // One pass checks every line; a bare LF or CR, obs-fold (a line starting with SP/HTAB),
+    // whitespace before the colon and control characters all fail it: RFC 9112 §2.2, §5.1, §5.2.
+    if (!FIELD_LINES.test(fields)) return { status: 400, reason: "Malformed header field" };
+    let start = 0;
+    while (start < fields.length) {
+      let end = fields.indexOf("\r\n", start);
+      if (end === -1) end = fields.length;
+      const colon = fields.indexOf(":", start);
+      const rawName = fields.slice(start, colon);
+      const value = trimOws(fields.slice(colon + 1, end));
+      start = end + 2;
+      rawHeaders.push(rawName, value);
+      const name = rawName.toLowerCase();
+      const previous = Object.hasOwn(headers, name) ? headers[name] : undefined;
+      if (name === "set-cookie") {
+        if (previous === undefined) define(headers, name, [value]);
+        else (previous as string[]).push(value);
+      } else if (previous === undefined) {
+        define(headers, name, value);
+      } else if (!FIRST_WINS.has(name)) {
+        define(headers, name, `${previous as string}${name === "cookie" ? "; " : ", "}${value}`);
+      }
     }
+  }
+  const versionMajor = Number(requestLine[3]);
+  const versionMinor = Number(requestLine[4]);
+  // RFC 9110 §15.6.6: HTTP/2 and later do not use this syntax (an h2 preface lands here).
+  if (versionMajor !== 1) return { status: 505, reason: "HTTP Version Not Supported" };
+  // RFC 9112 §3.2: an HTTP/1.1 request MUST carry exactly one Host field, else 400.
+  let hostLines = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === "host") hostLines++;
+  }
+  if (hostLines > 1 || (hostLines === 0 && versionMinor >= 1)) {
+    return { status: 400, reason: hostLines > 1 ? "Repeated Host header" : "Missing Host header" };
   }
   return {
     method: requestLine[1]!,
     url: requestLine[2]!,
-    versionMajor: Number(requestLine[3]),
-    versionMinor: Number(requestLine[4]),
+    versionMajor,
+    versionMinor,
     headers,
     rawHeaders,
   };

@@ -70,7 +70,8 @@ export function unmaskWords(data: Uint8Array, key: Uint8Array): void {
  * masks the caller's buffer into the outgoing frame without a separate copy step).
  * @param source - the payload to mask
  * @param key - the 4-byte masking key
- * @param target - the buffer to write into; must have room for `source.length` bytes at `offset`
+ * @param target - the buffer to write into; must have room for `source.length` bytes at `offset`,
+ *   and must not overlap `source` (the SIMD path works block by block)
  * @param offset - where in `target` the masked payload starts
  */
 export function mask(

@@ -64,7 +64,7 @@ const KEY_LINES =
 
 const HEADS = [
   `GET /chat?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n${KEY_LINES}\r\n`,
-  `GET / HTTP/1.1\r\nhost: a\r\nHOST: b\r\n${KEY_LINES}Sec-WebSocket-Protocol: a\r\nsec-websocket-protocol:  b \t\r\nCookie: c=1\r\nCookie: d=2\r\nSet-Cookie: e\r\nSet-Cookie: f\r\nX-Empty:\r\n\r\n`,
+  `GET / HTTP/1.1\r\nhost: a\r\nUser-Agent: u1\r\nuser-agent: u2\r\n${KEY_LINES}Sec-WebSocket-Protocol: a\r\nsec-websocket-protocol:  b \t\r\nCookie: c=1\r\nCookie: d=2\r\nSet-Cookie: e\r\nSet-Cookie: f\r\nX-Empty:\r\n\r\n`,
   `GET /x HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n`,
 ];
 
@@ -145,7 +145,10 @@ describe("HandshakeServer", () => {
         assert.match(text, /\r\nUpgrade: websocket\r\n/);
         assert.match(text, /\r\n\r\nUpgrade Required$/);
         // An Upgrade header without the Connection token is not an upgrade either (as in Node).
-        const noToken = await response(port, "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+        const noToken = await response(
+          port,
+          "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+        );
         assert.match(noToken, /^HTTP\/1\.1 426 /);
         assert.equal(upgrades, 0);
       } finally {
@@ -187,6 +190,99 @@ describe("HandshakeServer", () => {
         assert.match(text, /^HTTP\/1\.1 408 /);
         assert.ok(elapsed >= 190, `cut after ${elapsed} ms, before the timeout`);
       } finally {
+        await closeServer(server);
+      }
+    },
+  );
+
+  test("RFC 9110 §9.3.2: a HEAD request gets the 426 headers without a body", T, async () => {
+    const server = new HandshakeServer({ headersTimeout: 5000, requestTimeout: 5000 });
+    const port = await listen(server);
+    try {
+      const text = await response(port, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.match(text, /^HTTP\/1\.1 426 Upgrade Required\r\n/);
+      assert.match(text, /\r\nContent-Length: 16\r\n/, "the length a GET would get");
+      assert.ok(text.endsWith("\r\n\r\n"), `no body after the head: ${JSON.stringify(text)}`);
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  test("RFC 9110 §15.6.6: an HTTP/2 preface gets 505; a missing Host 400", T, async () => {
+    const server = new HandshakeServer({ headersTimeout: 5000, requestTimeout: 5000 });
+    const port = await listen(server);
+    try {
+      const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+      assert.match(await response(port, preface), /^HTTP\/1\.1 505 /);
+      assert.match(await response(port, `GET / HTTP/1.1\r\n${KEY_LINES}\r\n`), /^HTTP\/1\.1 400 /);
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  test(
+    "the request stream has ended: reading `req` cannot swallow the frames after the head",
+    T,
+    async () => {
+      const server = new HandshakeServer({ headersTimeout: 5000, requestTimeout: 5000 });
+      const port = await listen(server);
+      try {
+        const frame = Buffer.from("first-frame-bytes");
+        const { upgrade, client } = await upgradeOn(server, port, [
+          Buffer.concat([Buffer.from(HEADS[0]!), frame]),
+        ]);
+        // The "dump the request body" idiom an async verifyClient might use.
+        upgrade.request.resume();
+        await once(upgrade.request, "end");
+        client.write("second");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const got: Buffer[] = [upgrade.head];
+        upgrade.socket.on("data", (chunk: Buffer) => got.push(chunk));
+        for (let i = 0; i < 100 && Buffer.concat(got).length < frame.length + 6; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        assert.equal(Buffer.concat(got).toString(), "first-frame-bytessecond");
+        upgrade.socket.destroy();
+        client.destroy();
+      } finally {
+        await closeServer(server);
+      }
+    },
+  );
+
+  test(
+    "a head dribbled a byte at a time is cut with 431 once it passes maxHeaderSize",
+    T,
+    async () => {
+      const server = new HandshakeServer({
+        headersTimeout: 10_000,
+        requestTimeout: 10_000,
+        maxHeaderSize: 256,
+      });
+      const port = await listen(server);
+      const client = net.connect(port, "127.0.0.1");
+      client.setNoDelay(true);
+      client.on("error", () => {});
+      const got: Buffer[] = [];
+      client.on("data", (chunk: Buffer) => got.push(chunk));
+      let closed = false;
+      client.on("close", () => {
+        closed = true;
+      });
+      try {
+        await once(client, "connect");
+        const head = Buffer.from(`GET / HTTP/1.1\r\nHost: h\r\nX: ${"a".repeat(400)}`);
+        let sent = 0;
+        for (; sent < head.length && !closed && got.length === 0; sent++) {
+          client.write(head.subarray(sent, sent + 1));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        for (let i = 0; i < 200 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.match(Buffer.concat(got).toString("latin1"), /^HTTP\/1\.1 431 /);
+        assert.ok(closed, "the connection was closed");
+        assert.ok(sent <= 256 + 64, `cut near the limit, after ${sent} bytes`);
+      } finally {
+        client.destroy();
         await closeServer(server);
       }
     },

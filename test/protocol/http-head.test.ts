@@ -46,7 +46,7 @@ test("RFC 9112 §3: an upgrade request head parses into method, target, version 
 });
 
 test("RFC 9110 §5.6.3: optional whitespace (SP, HTAB) is trimmed; other bytes are kept", () => {
-  const head = parsed("GET / HTTP/1.1\r\nA:  \t x y \t \r\nB:\r\nC:\xa0z\xa0");
+  const head = parsed("GET / HTTP/1.1\r\nHost: h\r\nA:  \t x y \t \r\nB:\r\nC:\xa0z\xa0");
   assert.equal(head.headers.a, "x y", "inner space kept, OWS trimmed");
   assert.equal(head.headers.b, "", "an empty value is allowed");
   assert.equal(head.headers.c, "\xa0z\xa0", "obs-text (NBSP) is a value byte, not whitespace");
@@ -60,22 +60,23 @@ test("RFC 9110 §5.3: repeated fields combine as in Node's http (list, cookie, f
       "sec-websocket-protocol: b",
       "Cookie: x=1",
       "Cookie: y=2",
-      "Host: first",
-      "Host: second",
+      "Host: h",
+      "User-Agent: first",
+      "User-Agent: second",
       "Set-Cookie: s=1",
       "Set-Cookie: t=2",
     ].join("\r\n"),
   );
   assert.equal(head.headers["sec-websocket-protocol"], "a, b");
   assert.equal(head.headers.cookie, "x=1; y=2");
-  assert.equal(head.headers.host, "first", "host keeps its first value, as in Node");
+  assert.equal(head.headers["user-agent"], "first", "user-agent keeps its first value, as in Node");
   assert.deepEqual(head.headers["set-cookie"], ["s=1", "t=2"]);
-  assert.equal(head.rawHeaders.length, 16, "every line stays in rawHeaders");
+  assert.equal(head.rawHeaders.length, 18, "every line stays in rawHeaders");
 });
 
 test("RFC 9112 §5: field names like __proto__ and constructor become own properties only", () => {
   const head = parsed(
-    "GET / HTTP/1.1\r\n__proto__: polluted\r\nconstructor: c\r\nhasOwnProperty: h",
+    "GET / HTTP/1.1\r\nHost: h\r\n__proto__: polluted\r\nconstructor: c\r\nhasOwnProperty: h",
   );
   assert.equal(Object.getPrototypeOf(head.headers), Object.prototype, "prototype untouched");
   assert.equal(Object.getOwnPropertyDescriptor(head.headers, "__proto__")?.value, "polluted");
@@ -136,6 +137,19 @@ test("RFC 9112 §5: a long value of whitespace ending in a bad byte is refused (
   // 16 KiB of spaces then DEL: a pattern with overlapping quantifiers would take O(n²) steps here.
   const head = `GET / HTTP/1.1\r\nX:${" ".repeat(16 * 1024)}\x7f`;
   assert.equal(refused(head).status, 400);
-  const ok = parsed(`GET / HTTP/1.1\r\nX:${" ".repeat(16 * 1024)}v${"\t".repeat(100)}`);
+  const ok = parsed(`GET / HTTP/1.1\r\nHost: h\r\nX:${" ".repeat(16 * 1024)}v${"\t".repeat(100)}`);
   assert.equal(ok.headers.x, "v");
+});
+
+test("RFC 9112 §3.2: an HTTP/1.1 request without Host, or with two Host lines, is refused with 400", () => {
+  assert.equal(refused("GET / HTTP/1.1\r\nUpgrade: websocket").status, 400, "no Host");
+  assert.equal(refused("GET / HTTP/1.1\r\nHost: a\r\nhost: a").status, 400, "two Host lines");
+  assert.equal(refused("GET / HTTP/1.1\r\nHost: a\r\nX: y\r\nHOST: b").status, 400);
+  assert.equal(parsed("GET / HTTP/1.0\r\nX: y").headers.x, "y", "HTTP/1.0 needs no Host");
+});
+
+test("RFC 9110 §15.6.6: HTTP/2 and later request lines get 505", () => {
+  assert.equal(refused("PRI * HTTP/2.0").status, 505, "the h2 connection preface");
+  assert.equal(refused("GET / HTTP/3.0\r\nHost: h").status, 505);
+  assert.equal(refused("GET / HTTP/0.9\r\nHost: h").status, 505);
 });
