@@ -31,6 +31,11 @@ const require = createRequire(join(root, "package.json"));
 const UWS_PKG = "@trufflesuite/uws-js-unofficial";
 const UWS_SPEC = `${UWS_PKG}@20.30.0-unofficial.0`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** The hand-written findings (profiles: where the time goes) shown in docs/performance.md. */
+const readFindings = () => {
+  const file = join(here, "findings.md");
+  return existsSync(file) ? readFileSync(file, "utf8") : "";
+};
 
 // ── options ──────────────────────────────────────────────────────────────────────────────────
 const argv = process.argv.slice(2);
@@ -63,7 +68,10 @@ for (let i = 0; i < argv.length; i++) {
       const sc = SCENARIOS.find((x) => x.id === id);
       if (sc) data.summary = summarize(sc, data.runs);
     }
-    writeFileSync(join(root, "docs", "performance.md"), renderMarkdown(res, SCENARIOS, SERVERS));
+    writeFileSync(
+      join(root, "docs", "performance.md"),
+      renderMarkdown(res, SCENARIOS, SERVERS, readFindings()),
+    );
     console.log("bench: rewrote docs/performance.md from bench/results/latest.json");
     process.exit(0);
   } else if (a === "--generator") {
@@ -594,7 +602,10 @@ async function main() {
       join(here, "results", "latest.json"),
       `${JSON.stringify(result, roundJson, 1)}\n`,
     );
-    writeFileSync(join(root, "docs", "performance.md"), renderMarkdown(result, SCENARIOS, SERVERS));
+    writeFileSync(
+      join(root, "docs", "performance.md"),
+      renderMarkdown(result, SCENARIOS, SERVERS, readFindings()),
+    );
     console.log(
       `\nbench: wrote bench/results/latest.json and docs/performance.md (${result.seconds.toFixed(0)} s)`,
     );

@@ -77,7 +77,14 @@ const args = parseArgs(process.argv.slice(2));
 
 // ---- the code under test ------------------------------------------------------------------
 
-const MODULES = ["frame-parser", "errors", "handshake", "extensions", "deflate-params"];
+const MODULES = [
+  "frame-parser",
+  "errors",
+  "handshake",
+  "extensions",
+  "deflate-params",
+  "http-head",
+];
 
 function loadProtocol(useSrc) {
   const dist = join(root, "dist/cjs/protocol");
@@ -92,7 +99,8 @@ function loadProtocol(useSrc) {
 }
 
 const loaded = loadProtocol(args.src);
-const [parserMod, errorsMod, handshakeMod, extensionsMod, deflateMod] = loaded.mods;
+const [parserMod, errorsMod, handshakeMod, extensionsMod, deflateMod, httpHeadMod] = loaded.mods;
+const { parseRequestHead, isHeadFailure, findHeadEnd } = httpHeadMod;
 const { FrameParser } = parserMod;
 const { ProtocolError, ErrorCodes } = errorsMod;
 const { parseProtocolList, isValidKey, isSupportedVersion, isToken } = handshakeMod;
@@ -372,6 +380,44 @@ function handshakeTarget(input) {
     version === (text === "13" || text === "8"),
     `isSupportedVersion(${JSON.stringify(text)}) = ${version}`,
   );
+}
+
+/**
+ * The port-mode request-head parser: never throws; a failure is 400 or 505; an accepted head's
+ * lines are all field lines, every `headers` key is a lower-cased raw name, and a head that
+ * parses also parses with its field lines re-joined from `rawHeaders` (values trimmed).
+ */
+function httpHeadTarget(input) {
+  const end = findHeadEnd(input, 0);
+  check(
+    end === -1 || (end >= 4 && input.subarray(end - 4, end).toString("latin1") === "\r\n\r\n"),
+    "findHeadEnd",
+  );
+  const text = input.toString("latin1", 0, end === -1 ? input.length : end - 4);
+  const result = parseRequestHead(text);
+  if (isHeadFailure(result)) {
+    check(result.status === 400 || result.status === 505, `status ${result.status}`);
+    return;
+  }
+  check(result.versionMajor === 1, "accepted a version other than 1.x");
+  check(result.rawHeaders.length % 2 === 0, "odd rawHeaders");
+  const names = new Set();
+  for (let i = 0; i < result.rawHeaders.length; i += 2)
+    names.add(result.rawHeaders[i].toLowerCase());
+  for (const key of Object.keys(result.headers))
+    check(names.has(key), `header ${key} not in rawHeaders`);
+  for (const name of names)
+    check(Object.hasOwn(result.headers, name), `raw ${name} missing from headers`);
+  check(Object.getPrototypeOf(result.headers) === Object.prototype, "headers prototype changed");
+  const lines = [
+    `${result.method} ${result.url} HTTP/${result.versionMajor}.${result.versionMinor}`,
+  ];
+  for (let i = 0; i < result.rawHeaders.length; i += 2) {
+    lines.push(`${result.rawHeaders[i]}: ${result.rawHeaders[i + 1]}`);
+  }
+  const again = parseRequestHead(lines.join("\r\n"));
+  check(!isHeadFailure(again), "a re-joined accepted head was refused");
+  check(JSON.stringify(again.headers) === JSON.stringify(result.headers), "re-joined head differs");
 }
 
 function describeOffers(offers) {
@@ -969,6 +1015,19 @@ const TARGETS = {
     seeds: () => textSeeds(HEADER_SEEDS),
     arb: () => headerTextArb.map(textToBytes),
     dict: TOKEN_WORDS,
+  },
+  "http-head": {
+    run: httpHeadTarget,
+    seeds: () =>
+      textSeeds([
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        "GET /a?b HTTP/1.1\r\nHost: h\r\nCookie: a\r\ncookie: b\r\nSet-Cookie: c\r\n\r\nrest",
+        "GET / HTTP/1.1\r\nHost: h\r\n __proto__: x\r\n\r\n",
+        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        "GET / HTTP/1.0\r\nX:\t v \t\r\n\r\n",
+      ]),
+    arb: () => headerTextArb.map(textToBytes),
+    dict: [...TOKEN_WORDS, "\r\n", ": ", "Host", "HTTP/1.1", "GET ", "\r\n\r\n"],
   },
   extensions: {
     run: extensionsTarget,

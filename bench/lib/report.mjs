@@ -112,7 +112,11 @@ function statusText(st) {
 }
 
 /** The whole docs/performance.md page. */
-export function renderMarkdown(result, scenarios, servers) {
+/**
+ * The page. `findings` (markdown, from bench/findings.md) is the hand-written part: where the
+ * time goes in each scenario, from profiles; it is placed after the targets.
+ */
+export function renderMarkdown(result, scenarios, servers, findings = "") {
   const m = result.machine;
   const L = [];
   L.push("# Performance");
@@ -220,6 +224,10 @@ export function renderMarkdown(result, scenarios, servers) {
   L.push("");
 
   // Per-scenario tables.
+  if (findings.trim() !== "") {
+    L.push(findings.trim());
+    L.push("");
+  }
   L.push("## Results");
   L.push("");
   const genBound = [];

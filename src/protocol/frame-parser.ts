@@ -14,7 +14,7 @@
  */
 import { decodeClosePayload } from "./close.js";
 import { ErrorCodes, type FailureCloseCode, ProtocolError } from "./errors.js";
-import { unmask } from "./mask.js";
+import { mask, unmask } from "./mask.js";
 import { Opcode } from "./opcodes.js";
 import type { MessageInflater } from "./types.js";
 import { isValidUtf8, Utf8Validator } from "./utf8.js";
@@ -415,19 +415,25 @@ export class FrameParser {
       this.frameComplete(payload);
       return;
     }
-    // Slow path: the payload is split across chunks. Each piece is unmasked, and text checked,
-    // as it arrives, so invalid UTF-8 fails on the chunk that carries it, not when the frame
-    // ends (RFC 6455 §8.1; Autobahn 6.4.3/6.4.4 send a frame in chops and wait in between).
+    // Slow path: the payload is split across chunks. Text we validate is unmasked and checked
+    // piece by piece as it arrives, so invalid UTF-8 fails on the chunk that carries it, not when
+    // the frame ends (RFC 6455 §8.1; Autobahn 6.4.3/6.4.4 send a frame in chops and wait in
+    // between). Anything else stays masked until the frame is complete (see takeBody).
     const take = Math.min(available, needed);
     const piece = chunk.subarray(this.pos, this.pos + take);
     this.pos += take;
-    if (this.masked) unmask(piece, this.rotatedKey(this.bodyHave));
-    if (this.validatesText() && !(this.utf8 ??= new Utf8Validator()).push(piece)) {
-      return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
+    const checksText = this.validatesText();
+    if (checksText) {
+      if (this.masked) unmask(piece, this.rotatedKey(this.bodyHave));
+      if (!(this.utf8 ??= new Utf8Validator()).push(piece)) {
+        return this.fail(1007, ErrorCodes.INVALID_UTF8, "Invalid UTF-8 sequence");
+      }
     }
     this.keepPiece(piece);
     this.bodyHave += take;
-    if (this.bodyHave === this.payloadLength) this.frameComplete(this.takeBody(), true);
+    if (this.bodyHave === this.payloadLength) {
+      this.frameComplete(this.takeBody(this.masked && !checksText), true);
+    }
   }
 
   /** True while the frame being read is part of an uncompressed text message we validate. */
@@ -475,11 +481,30 @@ export class FrameParser {
     this.tailUsed = 0;
   }
 
-  /** The gathered payload as one buffer (one copy at its exact size, or none for one piece). */
-  private takeBody(): Buffer {
+  /**
+   * The gathered payload as one buffer (one copy at its exact size, or none for one piece).
+   * @param unmaskNow - the pieces are still masked: unmask them on the way
+   */
+  private takeBody(unmaskNow: boolean): Buffer {
     this.flushTail();
     const pieces = this.pieces ?? [];
-    const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.bodyHave);
+    let body: Buffer;
+    if (pieces.length === 1) {
+      body = pieces[0]!;
+      if (unmaskNow) unmask(body, this.maskKey!);
+    } else if (!unmaskNow) {
+      body = Buffer.concat(pieces, this.bodyHave);
+    } else {
+      // Unmask while joining: each piece goes through the masking kernel straight into the
+      // body. Unmasking in place and then concatenating would move every byte once more (the
+      // SIMD kernel already copies in and out), which showed at 1 MiB messages.
+      body = Buffer.allocUnsafe(this.bodyHave);
+      let offset = 0;
+      for (const piece of pieces) {
+        mask(piece, this.rotatedKey(offset), body, offset);
+        offset += piece.length;
+      }
+    }
     pieces.length = 0;
     this.bodyHave = 0;
     return body;
