@@ -17,7 +17,7 @@
 import * as http from "node:http";
 import * as net from "node:net";
 import { findHeadEnd, isHeadFailure, parseRequestHead } from "../protocol/http-head.js";
-import { abortHandshake, hasToken } from "./http-response.js";
+import { abortHandshake, destroyOnError, hasToken } from "./http-response.js";
 
 /** Limits for request heads (the WebSocketServer passes its resolved options). */
 export interface HandshakeServerOptions {
@@ -126,20 +126,18 @@ export class HandshakeServer extends net.Server {
     const entry: PendingHead = { since: Date.now(), finish };
     this.pending.add(entry);
     // Until the socket is handed over, a peer's reset must not become an uncaught 'error'.
-    socket.on("error", destroySocket);
+    socket.on("error", destroyOnError);
     socket.on("close", onClose);
     socket.on("data", onData);
   }
 
   private handleHead(socket: net.Socket, data: Buffer, end: number): void {
-    socket.removeListener("error", destroySocket);
     // Bytes after the head stay in the socket until the WebSocket reads them: with no 'data'
     // listener and flowing reset to null, Node buffers instead of dropping them (Node's own
     // server does the same before emitting 'upgrade').
     stopFlowing(socket);
     const parsed = parseRequestHead(data.toString("latin1", 0, end - 4));
     if (isHeadFailure(parsed)) {
-      socket.on("error", destroySocket);
       abortHandshake(socket, parsed.status, parsed.reason);
       return;
     }
@@ -165,10 +163,12 @@ export class HandshakeServer extends net.Server {
       hasToken(connection, "upgrade");
     if (isUpgrade && this.listenerCount("upgrade") > 0) {
       (request as { upgrade?: boolean }).upgrade = true;
+      // From here the upgrade handler owns the socket and its errors (handleUpgrade adds the
+      // same listener; ws-style apps add their own).
+      socket.removeListener("error", destroyOnError);
       this.emit("upgrade", request, socket, data.subarray(end));
       return;
     }
-    socket.on("error", destroySocket);
     // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
     abortHandshake(
       socket,
@@ -213,8 +213,4 @@ export class HandshakeServer extends net.Server {
  */
 function stopFlowing(socket: net.Socket): void {
   (socket as { readableFlowing: boolean | null }).readableFlowing = null;
-}
-
-function destroySocket(this: net.Socket): void {
-  this.destroy();
 }

@@ -5,6 +5,11 @@
 import * as http from "node:http";
 import type { Duplex } from "node:stream";
 
+/** Until a WebSocket owns the socket, a peer's reset must not become an uncaught 'error'. */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 /** True when the comma-separated header `value` contains `token` (ASCII case-insensitive). */
 export function hasToken(value: string | undefined, token: string): boolean {
   if (value === undefined) return false;

@@ -29,7 +29,7 @@ import {
 import { PerMessageDeflate, type PerMessageDeflateOptions } from "./deflate.js";
 import { HandshakeServer } from "./handshake-server.js";
 import { type HeartbeatOptions, HeartbeatWheel } from "./heartbeat.js";
-import { abortHandshake, hasToken } from "./http-response.js";
+import { abortHandshake, destroyOnError, hasToken } from "./http-response.js";
 import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BACKPRESSURE,
@@ -264,11 +264,6 @@ function detachFromRouter(httpServer: EventEmitter, target: RoutedServer): void 
     httpServer.removeListener("upgrade", router.listener);
     routers.delete(httpServer);
   }
-}
-
-/** Until a WebSocket owns the socket, a peer's reset must not become an uncaught 'error'. */
-function onHandshakeSocketError(this: Duplex): void {
-  this.destroy();
 }
 
 /**
@@ -506,7 +501,7 @@ export class WebSocketServer<
     head: Buffer,
     callback: (client: InstanceType<T>, request: InstanceType<U>) => void,
   ): void {
-    socket.on("error", onHandshakeSocketError);
+    socket.on("error", destroyOnError);
     const headers = request.headers;
 
     if (request.method !== "GET") {
@@ -796,7 +791,7 @@ export class WebSocketServer<
       this._socketSettings = settings;
     }
     // The WebSocket's error handler replaces ours (nothing can emit in between: all synchronous).
-    socket.removeListener("error", onHandshakeSocketError);
+    socket.removeListener("error", destroyOnError);
     ws._setSocket(socket, head, setup, settings);
     // Tracked sockets leave `clients` through _untrack (no 'close' listener per socket).
     if (this._tracking) this.clients.add(ws);

@@ -17,7 +17,6 @@ import {
   FrameParser,
   type FrameParserEvents,
 } from "../protocol/frame-parser.js";
-import { encodeFrame } from "../protocol/frame-writer.js";
 import { Opcode } from "../protocol/opcodes.js";
 import { type ClientOptions, initAsClient } from "./client.js";
 import type { PerMessageDeflate } from "./deflate.js";
@@ -861,24 +860,6 @@ export class WebSocket extends EventEmitter {
   }
 
   private sendCloseFrame(payload: Buffer): void {
-    const socket = this._socket;
-    if (
-      this._sender === null &&
-      socket !== null &&
-      (this._flags & CLOSE_FRAME_RECEIVED) !== 0 &&
-      this._settings.isServer
-    ) {
-      // Replying to the peer's close on a connection that never sent anything (a client that
-      // connects and leaves; a handshake benchmark): nothing can be queued ahead of the frame,
-      // so write it and the FIN together rather than making a Sender for one frame.
-      if (!socket.writableEnded && !socket.destroyed) {
-        socket.end(encodeFrame(Opcode.CLOSE, payload), (error?: Error | null) => {
-          if (!error) this._flags |= CLOSE_FRAME_SENT;
-        });
-      }
-      this.startCloseTimer();
-      return;
-    }
     this.sender().sendControl(Opcode.CLOSE, payload, (error) => {
       if (error) return;
       this._flags |= CLOSE_FRAME_SENT;

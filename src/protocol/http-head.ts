@@ -135,6 +135,7 @@ export function parseRequestHead(head: string): RequestHead | HeadFailure {
   if (requestLine === null) return { status: 400, reason: "Malformed request line" };
   const headers: Record<string, string | string[]> = {};
   const rawHeaders: string[] = [];
+  let hostLines = 0;
   if (lineEnd < head.length) {
     const fields = head.slice(lineEnd + 2);
     // One pass checks every line; a bare LF or CR, obs-fold (a line starting with SP/HTAB),
@@ -150,6 +151,7 @@ export function parseRequestHead(head: string): RequestHead | HeadFailure {
       start = end + 2;
       rawHeaders.push(rawName, value);
       const name = rawName.toLowerCase();
+      if (name === "host") hostLines++;
       const previous = Object.hasOwn(headers, name) ? headers[name] : undefined;
       if (name === "set-cookie") {
         if (previous === undefined) define(headers, name, [value]);
@@ -166,10 +168,6 @@ export function parseRequestHead(head: string): RequestHead | HeadFailure {
   // RFC 9110 §15.6.6: HTTP/2 and later do not use this syntax (an h2 preface lands here).
   if (versionMajor !== 1) return { status: 505, reason: "HTTP Version Not Supported" };
   // RFC 9112 §3.2: an HTTP/1.1 request MUST carry exactly one Host field, else 400.
-  let hostLines = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === "host") hostLines++;
-  }
   if (hostLines > 1 || (hostLines === 0 && versionMinor >= 1)) {
     return { status: 400, reason: hostLines > 1 ? "Repeated Host header" : "Missing Host header" };
   }

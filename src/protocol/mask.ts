@@ -23,13 +23,13 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** The 4 key bytes starting at `offset` (mod 4), as the int32 a word read of them would give. */
 function keyWord(key: Uint8Array, offset: number): number {
-  const b0 = key[offset & 3]!;
-  const b1 = key[(offset + 1) & 3]!;
-  const b2 = key[(offset + 2) & 3]!;
-  const b3 = key[(offset + 3) & 3]!;
-  return LITTLE_ENDIAN
-    ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
-    : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
+  if (LITTLE_ENDIAN) return keyWordLE(key, offset);
+  return (
+    (key[offset & 3]! << 24) |
+    (key[(offset + 1) & 3]! << 16) |
+    (key[(offset + 2) & 3]! << 8) |
+    key[(offset + 3) & 3]!
+  );
 }
 
 /**
