@@ -109,6 +109,9 @@ let serverIds = opt.servers ?? SERVER_ORDER.filter((id) => SERVERS[id].default !
 for (const id of serverIds)
   if (!SERVERS[id]) die(`unknown server ${id}; known: ${Object.keys(SERVERS).join(", ")}`);
 serverIds = SERVER_ORDER.filter((id) => serverIds.includes(id));
+if (serverIds.includes("socketeer-base") && !process.env.BENCH_BASE_PATH) {
+  die("socketeer-base measures the build named by BENCH_BASE_PATH; set it");
+}
 
 // ── child process bookkeeping: every child is killed on exit, Ctrl-C and errors ──────────────
 const children = new Set();

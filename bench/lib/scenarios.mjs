@@ -13,6 +13,14 @@ export const SERVERS = {
     default: false,
     only: ["broadcast-1k", "broadcast-10k"],
   },
+  // Another build of socketeer beside the current one in the same run (BENCH_BASE_PATH=/path/to/
+  // an older dist/cjs/index.js), so a change is measured against its base under the same noise.
+  "socketeer-base": {
+    impl: "socketeer",
+    env: { BENCH_SOCKETEER_PATH: process.env.BENCH_BASE_PATH ?? "" },
+    label: "socketeer (BENCH_BASE_PATH build)",
+    default: false,
+  },
   "ws-native": { impl: "ws", env: {}, label: "ws + bufferutil + utf-8-validate" },
   ws: {
     impl: "ws",
@@ -25,7 +33,15 @@ export const SERVERS = {
 };
 
 /** Default order of a run; also the row order of every table. */
-export const SERVER_ORDER = ["socketeer", "socketeer-loop", "ws-native", "ws", "uws", "net"];
+export const SERVER_ORDER = [
+  "socketeer",
+  "socketeer-base",
+  "socketeer-loop",
+  "ws-native",
+  "ws",
+  "uws",
+  "net",
+];
 
 /**
  * Scenarios. `mode` is the server mode, `job` the generator job (port and pid are added).

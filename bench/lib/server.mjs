@@ -196,7 +196,13 @@ function netMinimalUpgrade(s) {
       return;
     }
     // The generator only ever sends a close frame here (8 bytes, arrives whole on loopback).
-    if ((chunk[0] & 0x0f) === 0x8) s.end(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+    // Reply, then close TCP at once as RFC 6455 §7.1.1 has a server do (what socketeer does):
+    // with nothing left unsent, the kernel sends the reply and then the FIN.
+    if ((chunk[0] & 0x0f) === 0x8) {
+      s.write(Buffer.from([0x88, 0x02, 0x03, 0xe8]));
+      if (s.writableLength === 0) s.destroy();
+      else s.end();
+    }
   });
 }
 

@@ -340,19 +340,7 @@ export function initAsClient(
 
     // Clients with the same heartbeat settings share one wheel (one timer) per process.
     if (heartbeat) settings.heartbeat = sharedHeartbeatWheel(heartbeat);
-    const setup: SocketSetup = {
-      isServer: false,
-      protocol: serverProtocol ?? "",
-      perMessageDeflate: negotiated,
-      maxPayload: settings.maxPayload,
-      skipUTF8Validation: settings.skipUTF8Validation,
-      allowSynchronousEvents: settings.allowSynchronousEvents,
-      autoPong: settings.autoPong,
-      closeTimeout: settings.closeTimeout,
-      heartbeat: settings.heartbeat,
-      maxBufferedAmount: settings.maxBufferedAmount,
-    };
-    ws._setSocket(socket, head, setup, settings);
+    ws._setSocket(socket, head, serverProtocol ?? "", negotiated, settings);
     ws.emit("open");
   });
 

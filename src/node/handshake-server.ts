@@ -12,11 +12,12 @@
  * Limits, as Node's http server applies them: a head over `maxHeaderSize` bytes gets 431, a
  * malformed one 400 (and an HTTP/2+ request line 505), one not complete within `headersTimeout` (or `requestTimeout`, if shorter)
  * 408; a request that is not an upgrade gets 426. All of these close the connection. Timeouts
- * are enforced by one sweep per server, not a timer per connection.
+ * are enforced by a shared deadline queue (`deadlines.ts`), not a timer per connection.
  */
 import * as http from "node:http";
 import * as net from "node:net";
 import { findHeadEnd, isHeadFailure, parseRequestHead } from "../protocol/http-head.js";
+import { cancelDeadline, Deadline, startDeadline } from "./deadlines.js";
 import { abortHandshake, destroyOnError, hasToken } from "./http-response.js";
 
 /** Limits for request heads (the WebSocketServer passes its resolved options). */
@@ -29,17 +30,86 @@ export interface HandshakeServerOptions {
   maxHeaderSize?: number | undefined;
 }
 
-/** How often the sweep at most runs: it also runs at half the shortest timeout. */
-const SWEEP_INTERVAL = 2_000;
-
 const UPGRADE_REQUIRED_BODY = "Upgrade Required";
 
-/** A connection whose head is still arriving. */
-interface PendingHead {
-  /** When the connection was accepted (ms since the epoch). */
-  readonly since: number;
+/** The head-phase state of a connection, found from the socket in the shared listeners. */
+const kPendingHead = Symbol("socketeer:pending-head");
+interface HeadSocket extends net.Socket {
+  [kPendingHead]?: PendingHead | null;
+}
+
+/**
+ * A connection whose head is still arriving. An object with methods and shared listener
+ * functions rather than closures per connection; it is also the connection's entry in the
+ * head-timeout queue (`deadlines.ts`).
+ */
+class PendingHead extends Deadline {
+  private readonly server: HandshakeServer;
+  private readonly socket: HeadSocket;
+  /** The head so far, when it did not come in one read. */
+  private gathered: Buffer | null = null;
+  private used = 0;
+
+  constructor(server: HandshakeServer, socket: HeadSocket) {
+    super();
+    this.server = server;
+    this.socket = socket;
+  }
+
+  onData(chunk: Buffer): void {
+    const maxHeaderSize = this.server.maxHeaderSize;
+    let gathered = this.gathered;
+    if (gathered === null) {
+      const end = findHeadEnd(chunk, 0);
+      if (end !== -1) return this.complete(chunk, end);
+      if (chunk.length > maxHeaderSize + 3) return this.finish(431);
+      // A head that does not come in one read is gathered into one buffer of the largest
+      // allowed size, each byte copied once (concatenating on every read would copy a head
+      // dribbled a byte at a time 8,000 times over).
+      gathered = Buffer.allocUnsafe(maxHeaderSize + 4);
+      this.gathered = gathered;
+    }
+    const used = this.used;
+    const copied = chunk.copy(gathered, used);
+    const end = findHeadEnd(gathered.subarray(0, used + copied), used - 3);
+    if (end !== -1) return this.complete(Buffer.concat([gathered.subarray(0, used), chunk]), end);
+    this.used = used + copied;
+    if (this.used === gathered.length) this.finish(431);
+  }
+
+  private complete(data: Buffer, end: number): void {
+    if (end - 4 > this.server.maxHeaderSize) return this.finish(431);
+    this.finish(0);
+    this.server.handleHead(this.socket, data, end);
+  }
+
   /** Ends the head phase: 0 when the head is complete or the peer left, else a status to send. */
-  readonly finish: (status: number) => void;
+  finish(status: number): void {
+    const socket = this.socket;
+    if (socket[kPendingHead] !== this) return; // finished already
+    this.server.pendingHeads--;
+    cancelDeadline(this);
+    this.gathered = null;
+    socket[kPendingHead] = null;
+    socket.removeListener("data", onHeadData);
+    socket.removeListener("close", onHeadClose);
+    if (status !== 0) {
+      stopFlowing(socket);
+      abortHandshake(socket, status);
+    }
+  }
+
+  /** The head took longer than the server's limit. */
+  expire(): void {
+    this.finish(408);
+  }
+}
+
+function onHeadData(this: HeadSocket, chunk: Buffer): void {
+  this[kPendingHead]?.onData(chunk);
+}
+function onHeadClose(this: HeadSocket): void {
+  this[kPendingHead]?.finish(0);
 }
 
 /**
@@ -47,14 +117,14 @@ interface PendingHead {
  * `http.Server`; answers everything else itself.
  */
 export class HandshakeServer extends net.Server {
-  /** As `http.Server#headersTimeout`. */
+  /** As `http.Server#headersTimeout` (read for each new connection). */
   headersTimeout: number;
-  /** As `http.Server#requestTimeout`. */
+  /** As `http.Server#requestTimeout` (read for each new connection). */
   requestTimeout: number;
   /** The largest request head accepted, in bytes. */
   readonly maxHeaderSize: number;
-  private readonly pending = new Set<PendingHead>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  /** @internal Connections whose head is still arriving. */
+  pendingHeads = 0;
 
   /**
    * @param options - head limits
@@ -76,8 +146,6 @@ export class HandshakeServer extends net.Server {
     this.requestTimeout = options.requestTimeout;
     this.maxHeaderSize = options.maxHeaderSize ?? http.maxHeaderSize;
     this.on("connection", (socket: net.Socket) => this.accept(socket));
-    this.on("listening", () => this.startSweep());
-    this.on("close", () => this.stopSweep());
   }
 
   /** The tightest of the two timeouts, or 0 when neither applies. */
@@ -87,51 +155,20 @@ export class HandshakeServer extends net.Server {
     return Math.max(a, b, 0);
   }
 
-  private accept(socket: net.Socket): void {
-    // A head that does not come in one read is gathered into one buffer of the largest allowed
-    // size, each byte copied once (concatenating on every read would copy a head dribbled a
-    // byte at a time 8,000 times over).
-    let gathered: Buffer | null = null;
-    let used = 0;
-    const onData = (chunk: Buffer): void => {
-      if (gathered === null) {
-        const end = findHeadEnd(chunk, 0);
-        if (end !== -1) return complete(chunk, end);
-        if (chunk.length > this.maxHeaderSize + 3) return finish(431);
-        gathered = Buffer.allocUnsafe(this.maxHeaderSize + 4);
-      }
-      const copied = chunk.copy(gathered, used);
-      const end = findHeadEnd(gathered.subarray(0, used + copied), used - 3);
-      if (end !== -1) return complete(Buffer.concat([gathered.subarray(0, used), chunk]), end);
-      used += copied;
-      if (used === gathered.length) finish(431);
-    };
-    const complete = (data: Buffer, end: number): void => {
-      if (end - 4 > this.maxHeaderSize) return finish(431);
-      finish(0);
-      this.handleHead(socket, data, end);
-    };
-    const onClose = (): void => finish(0);
-    /** Ends the head phase; a status answers it and closes the connection. */
-    const finish = (status: number): void => {
-      this.pending.delete(entry);
-      gathered = null;
-      socket.removeListener("data", onData);
-      socket.removeListener("close", onClose);
-      if (status !== 0) {
-        stopFlowing(socket);
-        abortHandshake(socket, status);
-      }
-    };
-    const entry: PendingHead = { since: Date.now(), finish };
-    this.pending.add(entry);
+  private accept(socket: HeadSocket): void {
+    const pending = new PendingHead(this, socket);
+    socket[kPendingHead] = pending;
+    this.pendingHeads++;
+    const limit = this.headLimit();
+    if (limit > 0) startDeadline(pending, limit);
     // Until the socket is handed over, a peer's reset must not become an uncaught 'error'.
     socket.on("error", destroyOnError);
-    socket.on("close", onClose);
-    socket.on("data", onData);
+    socket.on("close", onHeadClose);
+    socket.on("data", onHeadData);
   }
 
-  private handleHead(socket: net.Socket, data: Buffer, end: number): void {
+  /** @internal A complete head arrived (the head phase has ended). */
+  handleHead(socket: net.Socket, data: Buffer, end: number): void {
     // Bytes after the head stay in the socket until the WebSocket reads them: with no 'data'
     // listener and flowing reset to null, Node buffers instead of dropping them (Node's own
     // server does the same before emitting 'upgrade').
@@ -177,32 +214,6 @@ export class HandshakeServer extends net.Server {
       { Upgrade: "websocket", Connection: "Upgrade, close" },
       parsed.method === "HEAD",
     );
-  }
-
-  private startSweep(): void {
-    if (this.sweepTimer !== null) return;
-    const limit = this.headLimit();
-    const every = limit > 0 ? Math.max(50, Math.min(SWEEP_INTERVAL, Math.floor(limit / 2))) : 0;
-    if (every === 0) return;
-    this.sweepTimer = setInterval(() => this.sweep(), every);
-    // The sweep alone must not keep the process alive.
-    this.sweepTimer.unref();
-  }
-
-  private stopSweep(): void {
-    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
-    this.sweepTimer = null;
-  }
-
-  /** Answers 408 to every connection whose head has taken longer than the limit. */
-  private sweep(): void {
-    const limit = this.headLimit();
-    if (limit === 0) return;
-    const deadline = Date.now() - limit;
-    for (const entry of this.pending) {
-      if (entry.since > deadline) continue;
-      entry.finish(408);
-    }
   }
 }
 

@@ -57,7 +57,19 @@ export interface SenderOwner {
   _onFlushed(): void;
   /** A write returned false: the socket will emit 'drain' once its buffer has emptied. */
   _onNeedDrain(): void;
+  /** The final close frame ({@link Sender.sendCloseAndEnd}) is in the kernel's send buffer. */
+  _onCloseFrameWritten(): void;
 }
+
+/** How TCP ends after the final close frame (see {@link Sender.sendCloseAndEnd}). */
+export const CloseThen = {
+  /** Send our FIN and let the peer's FIN finish the connection. */
+  End: 1,
+  /** Close the connection as soon as the frame is in the kernel (a server, RFC 6455 §7.1.1). */
+  Destroy: 2,
+} as const;
+/** One of the {@link CloseThen} values. */
+export type CloseThen = (typeof CloseThen)[keyof typeof CloseThen];
 
 /** See the module comment. */
 export class Sender {
@@ -95,6 +107,8 @@ export class Sender {
   private held: Array<() => void> | null = null;
   private busy = false;
   private closed = false;
+  /** 0, or how the flush ends TCP after the final close frame, once that is placed. */
+  private ending: 0 | CloseThen = 0;
   /** Bytes of work in `waiting`/`held` or being compressed, not framed yet. */
   private queuedBytes = 0;
   /** Told about flushes ({@link notifyFlush}) and refused writes; null for a bare sender. */
@@ -242,6 +256,28 @@ export class Sender {
     else this.frame(opcode, payload, true, false, callback);
   }
 
+  /**
+   * Sends a close frame and ends TCP right after it, in the same flush: the last thing a
+   * connection sends once both close frames are known (its reply to the peer's close, or its close
+   * after a protocol error). No callback: the owner hears {@link SenderOwner._onCloseFrameWritten}
+   * when the frame is in the kernel at once, else the socket's 'finish'. Later frames are refused.
+   * @param then - {@link CloseThen.Destroy} closes the connection once the frame is in the
+   *   kernel (only for a plain TCP socket: the kernel then still sends what it holds, FIN last);
+   *   if the socket buffered it instead, and with {@link CloseThen.End}, our FIN follows it
+   */
+  sendCloseAndEnd(payload: Buffer, then: CloseThen): void {
+    if (this.busy) {
+      // It waits behind a compression: keep a copy, as `payload` may be a view into a read.
+      const copy = Buffer.from(payload);
+      this.place(() => this.closeAndEnd(copy, then), copy.length);
+    } else this.closeAndEnd(payload, then);
+  }
+
+  private closeAndEnd(payload: Buffer, then: CloseThen): void {
+    this.frame(Opcode.CLOSE, payload, true, false, undefined);
+    this.ending = then;
+  }
+
   /** Ends batching: no more frames; pending compressions call back with an error. */
   close(): void {
     this.closed = true;
@@ -327,7 +363,7 @@ export class Sender {
     rsv1: boolean,
     callback?: SendCallback,
   ): void {
-    if (this.closed) {
+    if (this.closed || this.ending) {
       if (callback) process.nextTick(callback, new Error("WebSocket is not open"));
       return;
     }
@@ -461,8 +497,24 @@ export class Sender {
       writable = socket.write(more[last], done);
       socket.uncork();
     }
+    if (this.ending !== 0) return this.endAfterClose(socket, owner);
     // 'drain' follows a refused write: the connection listens for it only from now on.
     if (!writable && owner !== null) owner._onNeedDrain();
+  }
+
+  /** The final close frame has been handed to the socket: end TCP as {@link ending} says. */
+  private endAfterClose(socket: Duplex, owner: SenderOwner | null): void {
+    this.closed = true;
+    // A write the kernel took whole leaves nothing in the stream's buffer (Node calls back
+    // synchronously then), so the frame is on its way whatever happens to the socket now.
+    if (socket.writableLength === 0) {
+      owner?._onCloseFrameWritten();
+      if (this.ending === CloseThen.Destroy) {
+        socket.destroy();
+        return;
+      }
+    }
+    socket.end();
   }
 }
 

@@ -29,7 +29,7 @@ import {
 import { PerMessageDeflate, type PerMessageDeflateOptions } from "./deflate.js";
 import { HandshakeServer } from "./handshake-server.js";
 import { type HeartbeatOptions, HeartbeatWheel } from "./heartbeat.js";
-import { abortHandshake, destroyOnError, hasToken } from "./http-response.js";
+import { abortHandshake, hasToken } from "./http-response.js";
 import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BACKPRESSURE,
@@ -38,6 +38,7 @@ import {
   isAttached,
   SocketSettings,
   type SocketSetup,
+  socketErrorListener,
   type TopicRegistry,
   WebSocket,
 } from "./websocket.js";
@@ -199,6 +200,11 @@ export interface WebSocketServerEventMap<
   /** The server has closed. */
   close: [];
 }
+
+/** The 101 response up to the accept value (RFC 6455 §4.2.2 step 5). */
+const RESPONSE_START =
+  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+  "Sec-WebSocket-Accept: ";
 
 const RUNNING = 0;
 const CLOSING = 1;
@@ -501,7 +507,8 @@ export class WebSocketServer<
     head: Buffer,
     callback: (client: InstanceType<T>, request: InstanceType<U>) => void,
   ): void {
-    socket.on("error", destroyOnError);
+    // Stays for the connection's whole life: the WebSocket keeps this listener (see _setSocket).
+    socket.on("error", socketErrorListener);
     const headers = request.headers;
 
     if (request.method !== "GET") {
@@ -744,19 +751,21 @@ export class WebSocketServer<
       }
     }
 
-    const lines = [
-      "HTTP/1.1 101 Switching Protocols",
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      `Sec-WebSocket-Accept: ${acceptKey(key)}`,
-    ];
-    if (protocol !== "") lines.push(`Sec-WebSocket-Protocol: ${protocol}`);
-    if (extensionResponse !== null) lines.push(`Sec-WebSocket-Extensions: ${extensionResponse}`);
+    let response = `${RESPONSE_START}${acceptKey(key)}`;
+    if (protocol !== "") response += `\r\nSec-WebSocket-Protocol: ${protocol}`;
+    if (extensionResponse !== null) {
+      response += `\r\nSec-WebSocket-Extensions: ${extensionResponse}`;
+    }
 
     let ws: InstanceType<T>;
     try {
-      // Listeners may add lines (cookies, tracing headers) or change ours, as in ws.
-      this.emit("headers", lines, request);
+      // Listeners may add lines (cookies, tracing headers) or change ours, as in ws. Without
+      // one, the response is built as one string, with no array of lines to join.
+      if (this.listenerCount("headers") > 0) {
+        const lines = response.split("\r\n");
+        this.emit("headers", lines, request);
+        response = lines.join("\r\n");
+      }
       ws = new this._socketClass(null, undefined, this.options) as InstanceType<T>;
     } catch (error) {
       deflate?.cleanup();
@@ -765,7 +774,7 @@ export class WebSocketServer<
     }
 
     // One write: status line, headers and the blank line leave in a single segment.
-    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    socket.write(`${response}\r\n\r\n`);
 
     if (this._heartbeatOptions !== null && this._heartbeat === null) {
       this._heartbeat = new HeartbeatWheel(this._heartbeatOptions);
@@ -790,9 +799,7 @@ export class WebSocketServer<
       settings = new SocketSettings(setup, this._tracking ? this : null);
       this._socketSettings = settings;
     }
-    // The WebSocket's error handler replaces ours (nothing can emit in between: all synchronous).
-    socket.removeListener("error", destroyOnError);
-    ws._setSocket(socket, head, setup, settings);
+    ws._setSocket(socket, head, protocol, deflate, settings, true);
     // Tracked sockets leave `clients` through _untrack (no 'close' listener per socket).
     if (this._tracking) this.clients.add(ws);
     callback(ws, request);

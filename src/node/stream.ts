@@ -35,12 +35,21 @@ export function createWebSocketStream(ws: WebSocket, options: DuplexOptions = {}
         ws.once("open", () => duplex._final(callback));
         return;
       }
-      if (ws._socket === null) return;
-      if (ws._socket.writableFinished) {
+      const socket = ws._socket;
+      if (socket === null) return;
+      if (socket.writableFinished) {
         callback();
         if (duplex.readableEnded) duplex.destroy();
       } else {
-        ws._socket.once("finish", () => callback());
+        // Writing is over when TCP is: the socket's 'finish' after our FIN, or the connection's
+        // 'close' (a server closes TCP at once after the closing handshake, with no 'finish').
+        const done = (): void => {
+          socket.removeListener("finish", done);
+          ws.removeListener("close", done);
+          callback();
+        };
+        socket.once("finish", done);
+        ws.once("close", done);
         ws.close();
       }
     },

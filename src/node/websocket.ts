@@ -9,7 +9,9 @@
  */
 import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
+import { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import { encodeClosePayload } from "../protocol/close.js";
 import type { ProtocolError } from "../protocol/errors.js";
 import {
@@ -19,6 +21,7 @@ import {
 } from "../protocol/frame-parser.js";
 import { Opcode } from "../protocol/opcodes.js";
 import { type ClientOptions, initAsClient } from "./client.js";
+import { cancelDeadline, Deadline, startDeadline } from "./deadlines.js";
 import type { PerMessageDeflate } from "./deflate.js";
 import {
   type AddEventListenerOptions,
@@ -33,7 +36,7 @@ import {
   type WebSocketEventListener,
 } from "./event-target.js";
 import type { HeartbeatWheel } from "./heartbeat.js";
-import { type SendCallback, Sender } from "./sender.js";
+import { CloseThen, type SendCallback, Sender } from "./sender.js";
 
 /** Default `maxPayload`: 100 MiB, as in ws, so apps that move large messages keep working. */
 export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
@@ -150,6 +153,11 @@ const DRAIN_WANTED = 32;
 const DRAIN_LISTENING = 64;
 /** permessage-deflate was negotiated (kept after close, when the deflate state is released). */
 const DEFLATE_NEGOTIATED = 128;
+/**
+ * Our close frame was placed with the end of TCP right behind it (`Sender.sendCloseAndEnd`): it
+ * counts as sent once the kernel has it (`_onCloseFrameWritten`) or the socket finished writing.
+ */
+const CLOSE_AND_END_QUEUED = 1024;
 /** `binaryType`, as its index in BINARY_TYPES, in two bits; 0 is "nodebuffer". */
 const BINARY_SHIFT = 8;
 const BINARY_MASK = 3 << BINARY_SHIFT;
@@ -272,14 +280,27 @@ const UNATTACHED = new SocketSettings({
   maxBufferedAmount: DEFAULT_MAX_BUFFERED_AMOUNT,
 });
 
-/** The close handshake's state: made when a connection starts closing, not before. */
-class CloseState {
+/**
+ * The close handshake's state: made when a connection starts closing, not before. It is also the
+ * connection's entry in the shared close-timeout queue (`deadlines.ts`).
+ */
+class CloseState extends Deadline {
   /** Code and reason for 'close': 1006 unless the peer's close frame said otherwise. */
   code = 1006;
   reason: Buffer = EMPTY;
-  timer: NodeJS.Timeout | null = null;
   /** Bytes the app tried to send after close (ws counts them in bufferedAmount). */
   bufferedAfterClose = 0;
+  private readonly ws: WebSocket;
+
+  constructor(ws: WebSocket) {
+    super();
+    this.ws = ws;
+  }
+
+  /** The peer did not finish the closing handshake within `closeTimeout`. */
+  expire(): void {
+    this.ws._socket?.destroy();
+  }
 }
 
 /**
@@ -512,16 +533,26 @@ export class WebSocket extends EventEmitter {
 
   /**
    * @internal Attaches the connected transport and opens the socket.
-   * @param settings - shared settings equal to `setup`'s (a server passes its own, so its
-   *   sockets do not each get a copy); made from `setup` when not given
+   * @param protocol - the negotiated subprotocol, or ""
+   * @param deflate - the negotiated permessage-deflate instance, or null
+   * @param settings - the socket's settings (a server shares one object among its sockets)
+   * @param errorListening - {@link socketErrorListener} is on the socket already (the server adds
+   *   it at the start of the handshake; one listener for both phases spares an add and a remove)
    */
-  _setSocket(socket: Duplex, head: Buffer, setup: SocketSetup, settings?: SocketSettings): void {
+  _setSocket(
+    socket: Duplex,
+    head: Buffer,
+    protocol: string,
+    deflate: PerMessageDeflate | null,
+    settings: SocketSettings,
+    errorListening = false,
+  ): void {
     const owned = socket as OwnedSocket;
-    const shared = settings ?? new SocketSettings(setup);
+    const shared = settings;
     this._settings = shared;
-    this._protocol = setup.protocol;
-    this._deflate = setup.perMessageDeflate;
-    if (setup.perMessageDeflate !== null) this._flags |= DEFLATE_NEGOTIATED;
+    this._protocol = protocol;
+    this._deflate = deflate;
+    if (deflate !== null) this._flags |= DEFLATE_NEGOTIATED;
     owned[kWebSocket] = this;
     this._socket = owned;
     // An idle timeout left by the http server would fire on a quiet WebSocket (ws clears it too);
@@ -538,7 +569,7 @@ export class WebSocket extends EventEmitter {
     socket.allowHalfOpen = false;
     socket.on("close", socketOnClose);
     socket.on("data", socketOnData);
-    socket.on("error", socketOnError);
+    if (!errorListening) socket.on("error", socketErrorListener);
     this._readyState = WebSocket.OPEN;
     shared.heartbeat?.add(this);
   }
@@ -597,7 +628,7 @@ export class WebSocket extends EventEmitter {
   private closeState(): CloseState {
     let close = this._close;
     if (close === null) {
-      close = new CloseState();
+      close = new CloseState(this);
       this._close = close;
     }
     return close;
@@ -847,11 +878,9 @@ export class WebSocket extends EventEmitter {
     }
     if (!this.isOpen()) {
       // CLOSING (perhaps just now, by the peer's FIN).
-      if (
-        (this._flags & CLOSE_FRAME_SENT) !== 0 &&
-        ((this._flags & CLOSE_FRAME_RECEIVED) !== 0 || this.parserFinished)
-      )
-        endSocket(this._socket!);
+      if ((this._flags & CLOSE_FRAME_SENT) === 0) return;
+      if ((this._flags & CLOSE_FRAME_RECEIVED) !== 0) this.closeTransport();
+      else if (this.parserFinished) endSocket(this._socket!);
       return;
     }
     const payload = encodeClosePayload(code, reason);
@@ -865,20 +894,56 @@ export class WebSocket extends EventEmitter {
       this._flags |= CLOSE_FRAME_SENT;
       // Both close frames are through (or the peer failed): end TCP. RFC 6455 §7.1.1 wants the
       // server to close first; a client ending early is allowed and saves a timeout.
-      if ((this._flags & CLOSE_FRAME_RECEIVED) !== 0 || this.parserFinished) {
-        const socket = this._socket;
-        if (socket !== null) endSocket(socket);
-      }
+      if ((this._flags & CLOSE_FRAME_RECEIVED) !== 0) this.closeTransport();
+      else if (this.parserFinished && this._socket !== null) endSocket(this._socket);
     });
     this.startCloseTimer();
   }
 
+  /**
+   * Both close frames are known (the peer's close arrived, or it broke the protocol): our close
+   * frame goes out with the end of TCP right behind it, in one flush and without a callback.
+   */
+  private sendFinalCloseFrame(payload: Buffer, then: CloseThen): void {
+    this._flags |= CLOSE_AND_END_QUEUED;
+    this.sender().sendCloseAndEnd(payload, then);
+    this.startCloseTimer();
+  }
+
+  /**
+   * How TCP ends once both close frames are through. RFC 6455 §7.1.1: "the server MUST close the
+   * underlying TCP connection immediately"; the client SHOULD wait for the server to. So a
+   * server on a plain TCP socket closes it as soon as its last frame is in the kernel, which
+   * sends that frame and then the FIN; waiting for the client's FIN as ws does costs a read, a
+   * wake-up and Node's 'end' handling per connection (about a sixth of a short-lived
+   * connection's CPU). TLS sockets (whose bytes may still sit in the TLS layer) and other
+   * Duplex streams send their end and wait, as a client does.
+   */
+  private closeThen(): CloseThen {
+    const socket = this._socket;
+    return this._settings.isServer &&
+      socket instanceof NetSocket &&
+      (socket as Partial<TLSSocket>).encrypted !== true
+      ? CloseThen.Destroy
+      : CloseThen.End;
+  }
+
+  /** Both close frames are through: close TCP as {@link closeThen} says. */
+  private closeTransport(): void {
+    const socket = this._socket;
+    if (socket === null) return;
+    if (this.closeThen() === CloseThen.Destroy && socket.writableLength === 0) socket.destroy();
+    else endSocket(socket);
+  }
+
+  /** @internal The final close frame is in the kernel (see Sender.sendCloseAndEnd). */
+  _onCloseFrameWritten(): void {
+    this._flags |= CLOSE_FRAME_SENT;
+  }
+
   private startCloseTimer(): void {
     if (this._socket === null) return;
-    const close = this.closeState();
-    if (close.timer !== null) return;
-    close.timer = setTimeout(closeTimedOut, this._settings.closeTimeout, this);
-    close.timer.unref?.();
+    startDeadline(this.closeState(), this._settings.closeTimeout);
   }
 
   /** Destroys the connection at once (no close handshake); `close` follows with 1006. */
@@ -930,9 +995,10 @@ export class WebSocket extends EventEmitter {
     if (this._readyState === WebSocket.CLOSED) return;
     this._readyState = WebSocket.CLOSED;
     const close = this._close;
-    if (close !== null && close.timer !== null) {
-      clearTimeout(close.timer);
-      close.timer = null;
+    if (close !== null) cancelDeadline(close);
+    // A close frame sent with the socket's end is through once the socket finished writing.
+    if ((this._flags & CLOSE_AND_END_QUEUED) !== 0 && this._socket?.writableFinished === true) {
+      this._flags |= CLOSE_FRAME_SENT;
     }
     const settings = this._settings;
     settings.heartbeat?.delete(this);
@@ -993,7 +1059,7 @@ export class WebSocket extends EventEmitter {
   }
 
   /** @internal The peer's close frame (RFC 6455 §7.1.5): echo it and end. */
-  _onClose(code: number, reason: Buffer): void {
+  _onClose(code: number, reason: Buffer, payload: Buffer): void {
     this._flags |= CLOSE_FRAME_RECEIVED;
     const close = this.closeState();
     close.code = code;
@@ -1002,10 +1068,11 @@ export class WebSocket extends EventEmitter {
     this._socket?.resume();
     if (this.isOpen()) {
       this._readyState = WebSocket.CLOSING;
-      // Echo the code and reason (RFC 6455 §5.5.1; ws does the same), already validated.
-      this.sendCloseFrame(code === 1005 ? EMPTY : encodeClosePayload(code, reason));
-    } else if ((this._flags & CLOSE_FRAME_SENT) !== 0 && this._socket !== null) {
-      endSocket(this._socket);
+      // Echo the code and reason (RFC 6455 §5.5.1; ws does the same): the payload as received,
+      // already validated (the sender copies it before the parser lets go of the chunk).
+      this.sendFinalCloseFrame(payload, this.closeThen());
+    } else if ((this._flags & CLOSE_FRAME_SENT) !== 0) {
+      this.closeTransport();
     }
   }
 
@@ -1014,7 +1081,9 @@ export class WebSocket extends EventEmitter {
     if (this._close !== null) this._close.code = 1006;
     if (this.isOpen()) {
       this._readyState = WebSocket.CLOSING;
-      this.sendCloseFrame(encodeClosePayload(error.closeCode));
+      // Our FIN follows, and reading goes on: a peer still sending (it broke the protocol, it
+      // may not stop at once) must not turn our close into a reset that could lose the frame.
+      this.sendFinalCloseFrame(encodeClosePayload(error.closeCode), CloseThen.End);
     } else if ((this._flags & CLOSE_FRAME_SENT) !== 0 && this._socket !== null) {
       endSocket(this._socket);
     }
@@ -1091,8 +1160,8 @@ class ParserEvents implements FrameParserEvents {
   onPong(data: Buffer): void {
     this.ws._onPong(data);
   }
-  onClose(code: number, reason: Buffer): void {
-    this.ws._onClose(code, reason);
+  onClose(code: number, reason: Buffer, payload: Buffer): void {
+    this.ws._onClose(code, reason, payload);
   }
   onError(error: ProtocolError): void {
     this.ws._onError(error);
@@ -1115,17 +1184,19 @@ function socketOnClose(this: OwnedSocket): void {
 function endSocket(socket: Duplex): void {
   if (!socket.writableEnded && !socket.destroyed) socket.end();
 }
-function socketOnError(this: OwnedSocket): void {
-  // Transport errors (ECONNRESET, EPIPE) end the connection with 1006, as in ws: no 'error'.
+/**
+ * @internal A transport's 'error' listener, from the start of a server handshake to the end of the
+ * connection: before a WebSocket owns the socket a peer's reset must not become an uncaught
+ * 'error'; after, transport errors (ECONNRESET, EPIPE) end the connection with 1006, as in ws,
+ * and no 'error' event.
+ */
+export function socketErrorListener(this: OwnedSocket): void {
   const ws = this[kWebSocket];
   if (ws !== undefined && ws._readyState !== WebSocket.CLOSED) ws._readyState = WebSocket.CLOSING;
   this.destroy();
 }
 function socketOnDrain(this: OwnedSocket): void {
   this[kWebSocket]?._onDrain();
-}
-function closeTimedOut(ws: WebSocket): void {
-  ws._socket?.destroy();
 }
 function resumeAfterMessage(ws: WebSocket): void {
   if (!ws.isPaused) (ws as unknown as { _parser: FrameParser | null })._parser?.resume();

@@ -27,8 +27,12 @@ export interface FrameParserEvents {
   onPing(data: Buffer): void;
   /** A pong frame's payload (0–125 bytes). */
   onPong(data: Buffer): void;
-  /** The peer's close frame: code 1005 when it carried none. Nothing is parsed after it. */
-  onClose(code: number, reason: Buffer): void;
+  /**
+   * The peer's close frame: code 1005 when it carried none. `payload` is the frame's validated
+   * payload as received (code and reason), for an echo without re-encoding. Nothing is parsed
+   * after it.
+   */
+  onClose(code: number, reason: Buffer, payload: Buffer): void;
   /** The peer broke the protocol or a limit. Nothing is parsed after it. */
   onError(error: ProtocolError): void;
 }
@@ -618,7 +622,7 @@ export class FrameParser {
     }
     this.state = State.Done;
     this.releaseInput();
-    this.events.onClose(close.code, close.reason);
+    this.events.onClose(close.code, close.reason, payload);
   }
 }
 

@@ -41,12 +41,45 @@ export interface HeadFailure {
   reason: string;
 }
 
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e\x80-\xff]+) HTTP\/(\d)\.(\d)$/;
+/** A method: one or more token characters (RFC 9110 §5.6.2). */
+const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A request target: visible ASCII and obs-text, no spaces (RFC 9112 §3.2). */
+const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 /**
  * Every field line of a head at once: `name ":" value`, lines joined by CRLF. Names cannot hold
  * a colon and values cannot hold CR or LF, so each line matches one way only (linear time).
+ * Sticky, so it checks the head from just past the request line without slicing it.
  */
-const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n(?!$)|$))*$/;
+const FIELD_LINES = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n(?!$)|$))*$/y;
+
+/**
+ * Field names as the usual clients spell them (browsers, ws, undici, python-websockets), with
+ * their lower-case forms, grouped by length. A name spelled exactly so costs no string of its own:
+ * both `rawHeaders` and `headers` get these constants. Other names are sliced and lower-cased.
+ */
+const KNOWN_NAMES: Array<Array<[raw: string, lower: string]>> = [];
+for (const raw of [
+  "Host",
+  "Upgrade",
+  "Connection",
+  "Origin",
+  "Pragma",
+  "Cache-Control",
+  "User-Agent",
+  "Accept-Encoding",
+  "Accept-Language",
+  "Cookie",
+  "Authorization",
+  "Sec-WebSocket-Key",
+  "Sec-WebSocket-Version",
+  "Sec-WebSocket-Extensions",
+  "Sec-WebSocket-Protocol",
+]) {
+  const lower = raw.toLowerCase();
+  for (const spelling of [raw, lower]) {
+    (KNOWN_NAMES[spelling.length] ??= []).push([spelling, lower]);
+  }
+}
 
 /**
  * Fields Node's http keeps the first value of when repeated (its `matchKnownFields`), so that
@@ -88,20 +121,17 @@ export function findHeadEnd(data: Uint8Array, from: number): number {
   return -1;
 }
 
-/** Strips optional whitespace (SP and HTAB only: RFC 9110 §5.6.3) from both ends. */
-function trimOws(value: string): string {
-  let start = 0;
-  let end = value.length;
-  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) {
-    start++;
-  }
-  while (
-    end > start &&
-    (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)
-  ) {
-    end--;
-  }
-  return start === 0 && end === value.length ? value : value.slice(start, end);
+/** Optional whitespace: SP and HTAB only (RFC 9110 §5.6.3). */
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** The known spelling of the name at `head[start, start + length)`, or undefined. */
+function knownName(head: string, start: number, length: number): [string, string] | undefined {
+  const candidates = KNOWN_NAMES[length];
+  if (candidates === undefined) return undefined;
+  for (const known of candidates) if (head.startsWith(known[0], start)) return known;
+  return undefined;
 }
 
 /** Sets `headers[name]` even for names like `__proto__` (an own property, never the prototype). */
@@ -129,28 +159,54 @@ function define(
  * @returns the parsed head, or why it is malformed
  */
 export function parseRequestHead(head: string): RequestHead | HeadFailure {
+  const length = head.length;
   let lineEnd = head.indexOf("\r\n");
-  if (lineEnd === -1) lineEnd = head.length;
-  const requestLine = REQUEST_LINE.exec(head.slice(0, lineEnd));
-  if (requestLine === null) return { status: 400, reason: "Malformed request line" };
+  if (lineEnd === -1) lineEnd = length;
+  // method SP request-target SP "HTTP/" DIGIT "." DIGIT (RFC 9112 §3), read without a regex
+  // capture so the common request line costs one string (the target).
+  const space1 = head.indexOf(" ");
+  const space2 = space1 === -1 ? -1 : head.indexOf(" ", space1 + 1);
+  const major = head.charCodeAt(lineEnd - 3) - 0x30;
+  const minor = head.charCodeAt(lineEnd - 1) - 0x30;
+  if (
+    space1 < 1 ||
+    space2 === -1 ||
+    lineEnd - space2 !== 9 ||
+    !head.startsWith("HTTP/", space2 + 1) ||
+    !(major >= 0 && major <= 9) ||
+    head.charCodeAt(lineEnd - 2) !== 0x2e ||
+    !(minor >= 0 && minor <= 9)
+  ) {
+    return { status: 400, reason: "Malformed request line" };
+  }
+  const method = space1 === 3 && head.startsWith("GET") ? "GET" : head.slice(0, space1);
+  const url = head.slice(space1 + 1, space2);
+  if (!METHOD.test(method) || !TARGET.test(url)) {
+    return { status: 400, reason: "Malformed request line" };
+  }
   const headers: Record<string, string | string[]> = {};
   const rawHeaders: string[] = [];
   let hostLines = 0;
-  if (lineEnd < head.length) {
-    const fields = head.slice(lineEnd + 2);
+  if (lineEnd < length) {
     // One pass checks every line; a bare LF or CR, obs-fold (a line starting with SP/HTAB),
     // whitespace before the colon and control characters all fail it: RFC 9112 §2.2, §5.1, §5.2.
-    if (!FIELD_LINES.test(fields)) return { status: 400, reason: "Malformed header field" };
-    let start = 0;
-    while (start < fields.length) {
-      let end = fields.indexOf("\r\n", start);
-      if (end === -1) end = fields.length;
-      const colon = fields.indexOf(":", start);
-      const rawName = fields.slice(start, colon);
-      const value = trimOws(fields.slice(colon + 1, end));
+    FIELD_LINES.lastIndex = lineEnd + 2;
+    if (!FIELD_LINES.test(head)) return { status: 400, reason: "Malformed header field" };
+    let start = lineEnd + 2;
+    while (start < length) {
+      let end = head.indexOf("\r\n", start);
+      if (end === -1) end = length;
+      const colon = head.indexOf(":", start);
+      let valueStart = colon + 1;
+      let valueEnd = end;
+      while (valueStart < valueEnd && isOws(head.charCodeAt(valueStart))) valueStart++;
+      while (valueEnd > valueStart && isOws(head.charCodeAt(valueEnd - 1))) valueEnd--;
+      const value = head.slice(valueStart, valueEnd);
+      const known = knownName(head, start, colon - start);
+      const rawName = known === undefined ? head.slice(start, colon) : known[0];
       start = end + 2;
       rawHeaders.push(rawName, value);
-      const name = rawName.toLowerCase();
+      const name = known === undefined ? rawName.toLowerCase() : known[1];
       if (name === "host") hostLines++;
       const previous = Object.hasOwn(headers, name) ? headers[name] : undefined;
       if (name === "set-cookie") {
@@ -163,22 +219,13 @@ export function parseRequestHead(head: string): RequestHead | HeadFailure {
       }
     }
   }
-  const versionMajor = Number(requestLine[3]);
-  const versionMinor = Number(requestLine[4]);
   // RFC 9110 §15.6.6: HTTP/2 and later do not use this syntax (an h2 preface lands here).
-  if (versionMajor !== 1) return { status: 505, reason: "HTTP Version Not Supported" };
+  if (major !== 1) return { status: 505, reason: "HTTP Version Not Supported" };
   // RFC 9112 §3.2: an HTTP/1.1 request MUST carry exactly one Host field, else 400.
-  if (hostLines > 1 || (hostLines === 0 && versionMinor >= 1)) {
+  if (hostLines > 1 || (hostLines === 0 && minor >= 1)) {
     return { status: 400, reason: hostLines > 1 ? "Repeated Host header" : "Missing Host header" };
   }
-  return {
-    method: requestLine[1]!,
-    url: requestLine[2]!,
-    versionMajor,
-    versionMinor,
-    headers,
-    rawHeaders,
-  };
+  return { method, url, versionMajor: major, versionMinor: minor, headers, rawHeaders };
 }
 
 /** True when `result` is a failure rather than a head. */

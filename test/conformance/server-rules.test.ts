@@ -383,6 +383,65 @@ describe("server receives close frames (RFC 6455 §5.5.1, §7.4)", () => {
   );
 });
 
+describe("server closes TCP after the closing handshake (RFC 6455 §7.1.1)", () => {
+  // "The server MUST close the underlying TCP connection immediately": the client here never
+  // sends its FIN, and the close timeout is far beyond the wait, so only a server that closes
+  // TCP by itself passes (ws ends its side and waits for the client's FIN or the timeout).
+  const LONG_CLOSE_TIMEOUT = 60_000;
+
+  test(
+    "RFC 6455 §7.1.1: after the client's close, the server closes TCP without waiting for the client's FIN",
+    T,
+    () =>
+      withServer({ closeTimeout: LONG_CLOSE_TIMEOUT }, async (h) => {
+        const { raw, log } = await h.open({ halfOpen: true });
+        raw.write(closeFrame(1000, "bye", { mask: true }));
+        const echo = await raw.expectClose(WAIT);
+        assert.equal(echo.code, 1000);
+        assert.equal(await raw.waitForTcpEnd(WAIT), "end", "a FIN after the close frame, no reset");
+        const closed = await log.closed(WAIT);
+        assert.equal(closed.code, 1000);
+        assert.equal(closed.reason.toString(), "bye");
+        assert.equal(log.errors.length, 0);
+      }),
+  );
+
+  test(
+    "RFC 6455 §7.1.1: after the server's own close is answered, it closes TCP without waiting for the client's FIN",
+    T,
+    () =>
+      withServer({ closeTimeout: LONG_CLOSE_TIMEOUT }, async (h) => {
+        const { raw, log } = await h.open({ halfOpen: true });
+        log.ws.close(1001, "going");
+        const ours = await raw.expectClose(WAIT);
+        assert.equal(ours.code, 1001);
+        raw.write(closeFrame(1001, "going", { mask: true }));
+        assert.equal(await raw.waitForTcpEnd(WAIT), "end", "a FIN after the close frame, no reset");
+        const closed = await log.closed(WAIT);
+        assert.equal(closed.code, 1001);
+        assert.equal(log.errors.length, 0);
+      }),
+  );
+
+  test(
+    "RFC 6455 §7.1.7: after a protocol error the server still reads, so a client that keeps sending gets its close frame, then FIN",
+    T,
+    () =>
+      withServer({ closeTimeout: LONG_CLOSE_TIMEOUT }, async (h) => {
+        const { raw, log } = await h.open({ halfOpen: true });
+        raw.write(textFrame("unmasked")); // RFC 6455 §5.1: a server fails a connection on this
+        for (let i = 0; i < 20; i++) raw.write(textFrame("more", { mask: true }));
+        const close = await raw.expectClose(WAIT);
+        assert.equal(close.code, 1002);
+        await sleep(20);
+        for (let i = 0; i < 20; i++) raw.write(textFrame("still more", { mask: true }));
+        raw.end();
+        assert.equal(await raw.waitForTcpEnd(WAIT), "end", "no reset");
+        assert.equal((await log.closed(WAIT)).code, 1006);
+      }),
+  );
+});
+
 describe("server sees EOF mid-frame (RFC 6455 §7.1.5: 1006)", () => {
   const small = textFrame("hello", { mask: true }); // 2 + 4 + 5 bytes
   const medium = binaryFrame(Buffer.alloc(200, 7), { mask: true }); // 2 + 2 + 4 + 200 bytes

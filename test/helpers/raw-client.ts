@@ -389,6 +389,11 @@ export interface HandshakeOptions extends UpgradeRequestOptions, WriteHeadOption
   rawRequest?: string | Uint8Array;
   /** How long to wait for the response head. Default 2000 ms. */
   timeoutMs?: number;
+  /**
+   * Keep our side of TCP open after the library's FIN (`allowHalfOpen`), so a test can tell a
+   * library that closes TCP by itself from one that waits for the peer's FIN. Default false.
+   */
+  halfOpen?: boolean;
 }
 
 /** A raw WebSocket client socket: literal handshake, then forged frames out and parsed frames in. */
@@ -396,10 +401,15 @@ export class RawClient extends RawPeer {
   /** The `Sec-WebSocket-Key` sent (empty until a request was sent). */
   key = "";
 
-  /** Opens TCP to `host:port` (no request yet). */
-  static connect(port: number, host = "127.0.0.1", timeoutMs = 2000): Promise<RawClient> {
+  /** Opens TCP to `host:port` (no request yet); `halfOpen` as in {@link HandshakeOptions}. */
+  static connect(
+    port: number,
+    host = "127.0.0.1",
+    timeoutMs = 2000,
+    halfOpen = false,
+  ): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host });
+      const socket = connect({ port, host, allowHalfOpen: halfOpen });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`TCP connect to ${host}:${port} timed out`));
@@ -421,7 +431,7 @@ export class RawClient extends RawPeer {
    * client once the response head arrived, whatever its status (check {@link response}).
    */
   static async handshake(port: number, options: HandshakeOptions = {}): Promise<RawClient> {
-    const client = await RawClient.connect(port);
+    const client = await RawClient.connect(port, "127.0.0.1", 2000, options.halfOpen ?? false);
     try {
       await client.sendRequest(options.rawRequest ?? { port, ...options }, options);
       await client.readResponse(options.timeoutMs ?? 2000);

@@ -263,23 +263,32 @@ describe("listeners the library does not add", () => {
   );
 
   test(
-    "RFC 6455 §7.1.1: a clean close ends our side of TCP once, also after the peer's FIN",
+    "RFC 6455 §7.1.1: after a clean close the server closes TCP at once (no end()), the client ends its side once",
     T,
     async () => {
       const pair = await connectPair();
       try {
-        const socket = internals(pair.server)._socket!;
-        let ends = 0;
-        const end = socket.end.bind(socket);
-        socket.end = ((...args: Parameters<Socket["end"]>) => {
-          ends++;
-          return end(...args);
-        }) as Socket["end"];
-        const closed = waitEvent<[number]>(pair.server, "close");
+        const countEnds = (socket: Socket): { ends: number } => {
+          const counter = { ends: 0 };
+          const end = socket.end.bind(socket);
+          socket.end = ((...args: Parameters<Socket["end"]>) => {
+            counter.ends++;
+            return end(...args);
+          }) as Socket["end"];
+          return counter;
+        };
+        const serverSocket = internals(pair.server)._socket!;
+        const clientSocket = internals(pair.client)._socket!;
+        const server = countEnds(serverSocket);
+        const client = countEnds(clientSocket);
+        const serverClosed = waitEvent<[number]>(pair.server, "close");
+        const clientClosed = waitEvent<[number]>(pair.client, "close");
         pair.client.close(1000);
-        assert.equal((await closed)[0], 1000);
-        await until(() => socket.destroyed);
-        assert.equal(ends, 1);
+        assert.equal((await serverClosed)[0], 1000);
+        assert.equal((await clientClosed)[0], 1000);
+        await until(() => serverSocket.destroyed && clientSocket.destroyed);
+        assert.equal(server.ends, 0, "the server destroys its socket: the kernel sends the FIN");
+        assert.equal(client.ends, 1, "the client ends its side once, also after the server's FIN");
       } finally {
         await closePair(pair);
       }

@@ -513,7 +513,21 @@ describe("WebSocketServer client tracking and socket class", { timeout: 20_000 }
     class Tagged extends WebSocket {
       readonly tag = "custom";
       override _setSocket(...args: Parameters<WebSocket["_setSocket"]>): void {
-        setups.push(args[2]);
+        const [, , protocol, deflate, settings] = args;
+        setups.push({
+          protocol,
+          perMessageDeflate: deflate,
+          isServer: settings.isServer,
+          maxPayload: settings.maxPayload,
+          skipUTF8Validation: settings.skipUTF8Validation,
+          allowSynchronousEvents: settings.allowSynchronousEvents,
+          autoPong: settings.autoPong,
+          closeTimeout: settings.closeTimeout,
+          heartbeat: settings.heartbeat,
+          maxBufferedAmount: settings.maxBufferedAmount,
+          maxBackpressure: settings.maxBackpressure,
+          topics: settings.topics,
+        });
         super._setSocket(...args);
       }
     }
