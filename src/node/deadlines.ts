@@ -58,6 +58,8 @@ class DeadlineQueue {
   }
 
   private arm(delay: number): void {
+    // One timer per queue, also when an expire() in fire() added an entry (and armed one).
+    if (this.timer !== null) clearTimeout(this.timer);
     // +1: a timer may fire a fraction of a millisecond early against performance.now().
     this.timer = setTimeout(() => this.fire(), Math.max(1, Math.ceil(delay) + 1));
     // A pending deadline is no reason to keep the process alive (ws unrefs its timers too).
