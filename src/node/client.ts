@@ -21,7 +21,6 @@ import {
   DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_MAX_BUFFERED_AMOUNT,
   DEFAULT_MAX_PAYLOAD,
-  type SocketSetup,
   type WebSocket,
 } from "./websocket.js";
 
