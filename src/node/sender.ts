@@ -57,19 +57,9 @@ export interface SenderOwner {
   _onFlushed(): void;
   /** A write returned false: the socket will emit 'drain' once its buffer has emptied. */
   _onNeedDrain(): void;
-  /** The final close frame ({@link Sender.sendCloseAndEnd}) is in the kernel's send buffer. */
-  _onCloseFrameWritten(): void;
+  /** The final close frame ({@link Sender.sendFinalClose}) is with the socket: end TCP now. */
+  _onFinalCloseFlushed(): void;
 }
-
-/** How TCP ends after the final close frame (see {@link Sender.sendCloseAndEnd}). */
-export const CloseThen = {
-  /** Send our FIN and let the peer's FIN finish the connection. */
-  End: 1,
-  /** Close the connection as soon as the frame is in the kernel (a server, RFC 6455 §7.1.1). */
-  Destroy: 2,
-} as const;
-/** One of the {@link CloseThen} values. */
-export type CloseThen = (typeof CloseThen)[keyof typeof CloseThen];
 
 /** See the module comment. */
 export class Sender {
@@ -107,8 +97,8 @@ export class Sender {
   private held: Array<() => void> | null = null;
   private busy = false;
   private closed = false;
-  /** 0, or how the flush ends TCP after the final close frame, once that is placed. */
-  private ending: 0 | CloseThen = 0;
+  /** The final close frame is placed: the flush hands TCP's end to the owner after it. */
+  private ending = false;
   /** Bytes of work in `waiting`/`held` or being compressed, not framed yet. */
   private queuedBytes = 0;
   /** Told about flushes ({@link notifyFlush}) and refused writes; null for a bare sender. */
@@ -257,25 +247,22 @@ export class Sender {
   }
 
   /**
-   * Sends a close frame and ends TCP right after it, in the same flush: the last thing a
-   * connection sends once both close frames are known (its reply to the peer's close, or its close
-   * after a protocol error). No callback: the owner hears {@link SenderOwner._onCloseFrameWritten}
-   * when the frame is in the kernel at once, else the socket's 'finish'. Later frames are refused.
-   * @param then - {@link CloseThen.Destroy} closes the connection once the frame is in the
-   *   kernel (only for a plain TCP socket: the kernel then still sends what it holds, FIN last);
-   *   if the socket buffered it instead, and with {@link CloseThen.End}, our FIN follows it
+   * Sends the connection's last frame, a close frame, once both close frames are known (its reply
+   * to the peer's close, or its close after a protocol error). No callback: the flush that hands
+   * it to the socket tells the owner ({@link SenderOwner._onFinalCloseFlushed}), which ends TCP
+   * right behind it (a bare sender ends the socket itself). Later frames are refused.
    */
-  sendCloseAndEnd(payload: Buffer, then: CloseThen): void {
+  sendFinalClose(payload: Buffer): void {
     if (this.busy) {
       // It waits behind a compression: keep a copy, as `payload` may be a view into a read.
       const copy = Buffer.from(payload);
-      this.place(() => this.closeAndEnd(copy, then), copy.length);
-    } else this.closeAndEnd(payload, then);
+      this.place(() => this.finalClose(copy), copy.length);
+    } else this.finalClose(payload);
   }
 
-  private closeAndEnd(payload: Buffer, then: CloseThen): void {
+  private finalClose(payload: Buffer): void {
     this.frame(Opcode.CLOSE, payload, true, false, undefined);
-    this.ending = then;
+    this.ending = true;
   }
 
   /** Ends batching: no more frames; pending compressions call back with an error. */
@@ -497,24 +484,14 @@ export class Sender {
       writable = socket.write(more[last], done);
       socket.uncork();
     }
-    if (this.ending !== 0) return this.endAfterClose(socket, owner);
+    if (this.ending) {
+      this.closed = true;
+      if (owner !== null) owner._onFinalCloseFlushed();
+      else socket.end();
+      return;
+    }
     // 'drain' follows a refused write: the connection listens for it only from now on.
     if (!writable && owner !== null) owner._onNeedDrain();
-  }
-
-  /** The final close frame has been handed to the socket: end TCP as {@link ending} says. */
-  private endAfterClose(socket: Duplex, owner: SenderOwner | null): void {
-    this.closed = true;
-    // A write the kernel took whole leaves nothing in the stream's buffer (Node calls back
-    // synchronously then), so the frame is on its way whatever happens to the socket now.
-    if (socket.writableLength === 0) {
-      owner?._onCloseFrameWritten();
-      if (this.ending === CloseThen.Destroy) {
-        socket.destroy();
-        return;
-      }
-    }
-    socket.end();
   }
 }
 

@@ -36,7 +36,7 @@ import {
   type WebSocketEventListener,
 } from "./event-target.js";
 import type { HeartbeatWheel } from "./heartbeat.js";
-import { CloseThen, type SendCallback, Sender } from "./sender.js";
+import { type SendCallback, Sender } from "./sender.js";
 
 /** Default `maxPayload`: 100 MiB, as in ws, so apps that move large messages keep working. */
 export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
@@ -154,8 +154,8 @@ const DRAIN_LISTENING = 64;
 /** permessage-deflate was negotiated (kept after close, when the deflate state is released). */
 const DEFLATE_NEGOTIATED = 128;
 /**
- * Our close frame was placed with the end of TCP right behind it (`Sender.sendCloseAndEnd`): it
- * counts as sent once the kernel has it (`_onCloseFrameWritten`) or the socket finished writing.
+ * Our close frame was placed as the last frame, TCP's end right behind it (`Sender.sendFinalClose`):
+ * it counts as sent once the kernel has it (`_onFinalCloseFlushed`) or the socket finished writing.
  */
 const CLOSE_AND_END_QUEUED = 1024;
 /** `binaryType`, as its index in BINARY_TYPES, in two bits; 0 is "nodebuffer". */
@@ -904,41 +904,44 @@ export class WebSocket extends EventEmitter {
    * Both close frames are known (the peer's close arrived, or it broke the protocol): our close
    * frame goes out with the end of TCP right behind it, in one flush and without a callback.
    */
-  private sendFinalCloseFrame(payload: Buffer, then: CloseThen): void {
+  private sendFinalCloseFrame(payload: Buffer): void {
     this._flags |= CLOSE_AND_END_QUEUED;
-    this.sender().sendCloseAndEnd(payload, then);
+    this.sender().sendFinalClose(payload);
     this.startCloseTimer();
   }
 
-  /**
-   * How TCP ends once both close frames are through. RFC 6455 §7.1.1: "the server MUST close the
-   * underlying TCP connection immediately"; the client SHOULD wait for the server to. So a
-   * server on a plain TCP socket closes it as soon as its last frame is in the kernel, which
-   * sends that frame and then the FIN; waiting for the client's FIN as ws does costs a read, a
-   * wake-up and Node's 'end' handling per connection (about a sixth of a short-lived
-   * connection's CPU). TLS sockets (whose bytes may still sit in the TLS layer) and other
-   * Duplex streams send their end and wait, as a client does.
-   */
-  private closeThen(): CloseThen {
-    const socket = this._socket;
-    return this._settings.isServer &&
-      socket instanceof NetSocket &&
-      (socket as Partial<TLSSocket>).encrypted !== true
-      ? CloseThen.Destroy
-      : CloseThen.End;
-  }
-
-  /** Both close frames are through: close TCP as {@link closeThen} says. */
-  private closeTransport(): void {
+  /** @internal Our final close frame is with the socket (see sendFinalCloseFrame): end TCP. */
+  _onFinalCloseFlushed(): void {
     const socket = this._socket;
     if (socket === null) return;
-    if (this.closeThen() === CloseThen.Destroy && socket.writableLength === 0) socket.destroy();
+    // A write the kernel took whole leaves nothing in the stream's buffer (Node calls back
+    // synchronously then): the frame is on its way whatever happens to the socket now.
+    if (socket.writableLength === 0) this._flags |= CLOSE_FRAME_SENT;
+    if ((this._flags & CLOSE_FRAME_RECEIVED) !== 0) this.closeTransport();
+    // After a protocol error, our FIN, and reading goes on: a peer still sending (it broke the
+    // protocol, it may not stop at once) must not turn our close into a reset that loses the frame.
     else endSocket(socket);
   }
 
-  /** @internal The final close frame is in the kernel (see Sender.sendCloseAndEnd). */
-  _onCloseFrameWritten(): void {
-    this._flags |= CLOSE_FRAME_SENT;
+  /**
+   * Both close frames are through: close TCP. RFC 6455 §7.1.1: "the server MUST close the
+   * underlying TCP connection immediately"; the client SHOULD wait for the server to. So a
+   * server on a plain TCP socket with nothing left unsent destroys it, and the kernel sends what
+   * it holds, then the FIN; waiting for the client's FIN as ws does costs a read, a wake-up and
+   * Node's 'end' handling per connection (about a sixth of a short-lived connection's CPU).
+   * TLS sockets (whose bytes may still sit in the TLS layer) and other Duplex streams send their
+   * end and wait, as a client does.
+   */
+  private closeTransport(): void {
+    const socket = this._socket;
+    if (socket === null) return;
+    const atOnce =
+      this._settings.isServer &&
+      socket instanceof NetSocket &&
+      (socket as Partial<TLSSocket>).encrypted !== true &&
+      socket.writableLength === 0;
+    if (atOnce) socket.destroy();
+    else endSocket(socket);
   }
 
   private startCloseTimer(): void {
@@ -1070,7 +1073,7 @@ export class WebSocket extends EventEmitter {
       this._readyState = WebSocket.CLOSING;
       // Echo the code and reason (RFC 6455 §5.5.1; ws does the same): the payload as received,
       // already validated (the sender copies it before the parser lets go of the chunk).
-      this.sendFinalCloseFrame(payload, this.closeThen());
+      this.sendFinalCloseFrame(payload);
     } else if ((this._flags & CLOSE_FRAME_SENT) !== 0) {
       this.closeTransport();
     }
@@ -1081,9 +1084,7 @@ export class WebSocket extends EventEmitter {
     if (this._close !== null) this._close.code = 1006;
     if (this.isOpen()) {
       this._readyState = WebSocket.CLOSING;
-      // Our FIN follows, and reading goes on: a peer still sending (it broke the protocol, it
-      // may not stop at once) must not turn our close into a reset that could lose the frame.
-      this.sendFinalCloseFrame(encodeClosePayload(error.closeCode), CloseThen.End);
+      this.sendFinalCloseFrame(encodeClosePayload(error.closeCode));
     } else if ((this._flags & CLOSE_FRAME_SENT) !== 0 && this._socket !== null) {
       endSocket(this._socket);
     }
