@@ -9,6 +9,7 @@
 // indicative: on a shared machine, compare rows of one run rather than runs.
 import { createRequire } from "node:module";
 import { cpus } from "node:os";
+import { dirname, join } from "node:path";
 
 const require = createRequire(import.meta.url);
 // The compiled CommonJS build: what `require("socketeer")` and the ESM wrapper both load.
@@ -27,6 +28,14 @@ try {
   bufferutil = require("bufferutil");
 } catch {
   // Optional native addon: its rows are skipped when it does not load.
+}
+
+/** ws's frame parser (a dev dependency, for side-by-side parse rows), or null without ws. */
+let WsReceiver = null;
+try {
+  WsReceiver = require(join(dirname(require.resolve("ws")), "lib", "receiver.js"));
+} catch {
+  // Its rows are skipped.
 }
 
 // Usage: node bench/micro.mjs [--quick] [parse|serialize|mask|utf8 ...]
@@ -177,16 +186,42 @@ function benchParse() {
     const stream = Buffer.concat(Array.from({ length: count }, () => frame));
     const reads = [];
     for (let i = 0; i < stream.length; i += 64 * KiB) reads.push(stream.subarray(i, i + 64 * KiB));
-    let messages = 0;
-    const parser = newParser((data) => {
-      messages++;
-      sink ^= data.length;
-    });
-    const perStream = bench(() => {
-      for (const read of reads) parser.push(read);
-    });
-    if (messages % count !== 0) throw new Error("parse bench lost frames");
-    row("parse", "64 KiB reads", label, perStream * count, size, `${count} frame(s) per MiB pass`);
+    // "fresh": each read copied into a new buffer first, as Node hands a socket's reads over
+    // (the copy stands in for the kernel's); shown for frames that span reads, where it decides
+    // whether the pieces are still in cache when they are joined.
+    for (const fresh of size >= 64 * KiB ? [false, true] : [false]) {
+      const feed = fresh ? (read) => Buffer.from(read) : (read) => read;
+      const mode = fresh ? "64 KiB fresh reads" : "64 KiB reads";
+      let messages = 0;
+      const parser = newParser((data) => {
+        messages++;
+        sink ^= data.length;
+      });
+      const perStream = bench(() => {
+        for (const read of reads) parser.push(feed(read));
+      });
+      if (messages % count !== 0) throw new Error("parse bench lost frames");
+      row("parse", mode, label, perStream * count, size, `${count} frame(s) per MiB pass`);
+      if (WsReceiver === null) continue;
+      // The same reads through ws's Receiver (with bufferutil when it loads), as ws's socket
+      // feeds it: one _write per read.
+      let wsMessages = 0;
+      const receiver = new WsReceiver({ isServer: true, maxPayload: 0 });
+      receiver.on("message", (data) => {
+        wsMessages++;
+        sink ^= data.length;
+      });
+      receiver.on("error", (error) => {
+        throw error;
+      });
+      const noop = () => {};
+      const wsPerStream = bench(() => {
+        for (const read of reads) receiver._write(feed(read), "buffer", noop);
+      });
+      if (wsMessages % count !== 0) throw new Error("ws parse bench lost frames");
+      const note = `${count} frame(s) per MiB pass`;
+      row("parse", `${mode}, ws Receiver`, label, wsPerStream * count, size, note);
+    }
 
     // One push per frame: per-push overhead for small frames, the zero-copy path for large ones.
     const single = newParser((data) => {

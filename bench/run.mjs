@@ -594,7 +594,9 @@ async function main() {
     } finally {
       for (const srv of Object.values(live)) stopChild(srv.child);
     }
-    result.scenarios[sc.id].summary = summarize(sc, runs);
+    const summary = summarize(sc, runs);
+    result.scenarios[sc.id].summary = summary;
+    printMedians(summary);
   }
   stopChild(gen);
   result.seconds = (Date.now() - t0) / 1000;
@@ -629,6 +631,18 @@ function fmt(n) {
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
   return n.toFixed(n < 10 ? 2 : 0);
 }
+/** Medians of one scenario, with ratios to ws-native and socketeer-base when they ran. */
+function printMedians(summary) {
+  const ref = (id) => summary[id]?.rate;
+  for (const [id, s] of Object.entries(summary)) {
+    const ratios = ["ws-native", "socketeer-base"]
+      .filter((r) => r !== id && ref(r) > 0)
+      .map((r) => `${(s.rate / ref(r)).toFixed(2)}× ${r}`);
+    console.log(
+      `  median ${id.padEnd(14)} ${s.rate.toPrecision(4).padStart(10)}  ${ratios.join(", ")}`,
+    );
+  }
+}
 function describe(sc, r) {
   if (r.error) return `ERROR ${String(r.error).split("\n")[0]}`;
   if (sc.mode === "memory") {
@@ -637,6 +651,8 @@ function describe(sc, r) {
   let s = `${fmt(r.rate)} ${sc.metric}  cpu: server ${r.serverCpu.toFixed(0)}%, generator ${r.genCpu.toFixed(0)}%, other ${r.otherOnServerCore.toFixed(0)}%/${r.otherOnGenCore.toFixed(0)}%`;
   if (r.latency)
     s += `  p50 ${(r.latency.p50 * 1000).toFixed(0)} µs p99 ${(r.latency.p99 * 1000).toFixed(0)} µs`;
+  if (r.serverFaults !== undefined && r.msgs > 0)
+    s += `  faults/msg ${(r.serverFaults / r.msgs).toPrecision(3)}`;
   if (r.failed) s += `  (${r.failed} failed)`;
   if (r.stalls) s += `  (${r.stalls} stalls)`;
   if (r.closedEarly) s += `  (${r.closedEarly} closed early)`;

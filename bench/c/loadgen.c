@@ -86,10 +86,11 @@ static unsigned char *read_file(const char *path, size_t *len) {
 
 typedef struct {
   double t;
-  long server, gen, core0, core1;
+  long server, server_faults, gen, core0, core1;
 } snap_t;
 
-static long proc_ticks(const char *path) {
+/* utime + stime of a process (all threads); with `faults`, also its minor page faults. */
+static long proc_ticks(const char *path, long *faults) {
   char b[1024];
   FILE *f = fopen(path, "r");
   if (!f) return -1;
@@ -103,6 +104,7 @@ static long proc_ticks(const char *path) {
   /* fields 4..15; utime is field 14, stime field 15 */
   long v[12];
   for (int i = 0; i < 12; i++) v[i] = strtol(p, &p, 10);
+  if (faults) *faults = v[6]; /* minflt, field 10 */
   return v[10] + v[11];
 }
 
@@ -129,14 +131,15 @@ static void take(snap_t *s) {
   char p[64];
   s->t = now_ms();
   snprintf(p, sizeof p, "/proc/%d/stat", server_pid);
-  s->server = proc_ticks(p);
-  s->gen = proc_ticks("/proc/self/stat");
+  s->server = proc_ticks(p, &s->server_faults);
+  s->gen = proc_ticks("/proc/self/stat", NULL);
   core_ticks(&s->core0, &s->core1);
 }
 static void print_window(const snap_t *a, const snap_t *b) {
-  printf("ms=%.3f server_ticks=%ld gen_ticks=%ld core0_ticks=%ld core1_ticks=%ld clk_tck=%ld", b->t - a->t,
-         b->server - a->server, b->gen - a->gen, b->core0 - a->core0, b->core1 - a->core1,
-         sysconf(_SC_CLK_TCK));
+  printf("ms=%.3f server_ticks=%ld server_faults=%ld gen_ticks=%ld core0_ticks=%ld core1_ticks=%ld "
+         "clk_tck=%ld",
+         b->t - a->t, b->server - a->server, b->server_faults - a->server_faults, b->gen - a->gen,
+         b->core0 - a->core0, b->core1 - a->core1, sysconf(_SC_CLK_TCK));
 }
 
 /* ---------- frame counting (port of FrameCounter in frames.mjs) ---------- */

@@ -707,6 +707,7 @@ function runLoadgen(job, mode, extra) {
         seconds: sec,
         serverCpu,
         genCpu,
+        serverFaults: r.server_faults,
         otherOnServerCore: Math.max(0, pct(r.core0_ticks) - serverCpu),
         otherOnGenCore: Math.max(0, pct(r.core1_ticks) - genCpu),
       };

@@ -164,8 +164,9 @@ describe("1.1 no path sends un-initialised memory", SUITE, () => {
         // header + every payload byte masked into it.
         "node/sender.ts": 3,
         // header scratch: only bytes gathered so far are read, never handed out; tail: only
-        // tail[0, tailUsed) is kept; grown: only message[0, messageLength) is delivered; joined
-        // body: exactly bodyHave bytes, every one written by mask() from the pieces.
+        // tail[0, tailUsed) is kept; grown: only message[0, messageLength) is delivered; split
+        // frame's body: exactly payloadLength bytes, delivered only once every piece has been
+        // copied or unmasked into it.
         "protocol/frame-parser.ts": 4,
         // header + masked payload fill the whole buffer.
         "protocol/frame-writer.ts": 1,
