@@ -639,7 +639,7 @@ function printMedians(summary) {
       .filter((r) => r !== id && ref(r) > 0)
       .map((r) => `${(s.rate / ref(r)).toFixed(2)}× ${r}`);
     console.log(
-      `  median ${id.padEnd(14)} ${s.rate.toPrecision(4).padStart(10)}  ${ratios.join(", ")}`,
+      `  median ${id.padEnd(14)} ${(s.rate >= 1000 ? s.rate.toFixed(0) : s.rate.toPrecision(4)).padStart(10)}  ${ratios.join(", ")}`,
     );
   }
 }
