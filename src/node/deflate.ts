@@ -29,6 +29,7 @@ import { ErrorCodes, ProtocolError } from "../protocol/errors.js";
 import type { ExtensionOffer } from "../protocol/extensions.js";
 import type { MessageDeflater, MessageInflater } from "../protocol/types.js";
 import { getZlibLimiter, type Limiter, type LimiterStats, LimiterTask } from "./limiter.js";
+import { ZlibStreamPool } from "./zlib-pool.js";
 
 /** The `perMessageDeflate` options, with ws's names and defaults. */
 export interface PerMessageDeflateOptions {
@@ -60,9 +61,15 @@ export interface PerMessageDeflateOptions {
    * offers the bare parameter; `false` does not offer it. Integers 8–15.
    */
   clientMaxWindowBits?: number | boolean;
-  /** Passed to `zlib.createDeflateRaw` (`windowBits` is always the negotiated one). */
+  /**
+   * Passed to `zlib.createDeflateRaw`. `windowBits` is always the negotiated one, and `flush` is
+   * always `Z_SYNC_FLUSH` (each call is one write, flushed as it is processed).
+   */
   zlibDeflateOptions?: zlib.ZlibOptions;
-  /** Passed to `zlib.createInflateRaw` (`windowBits` is always the negotiated one). */
+  /**
+   * Passed to `zlib.createInflateRaw`. `windowBits` is always the negotiated one, and `flush` is
+   * always `Z_SYNC_FLUSH` (each call is one write, flushed as it is processed).
+   */
   zlibInflateOptions?: zlib.ZlibOptions;
 }
 
@@ -193,16 +200,13 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
   private closed = false;
 
   private readonly inflateLane: Lane;
-  private inflater: zlib.InflateRaw | null = null;
-  private inflaterEnded = false;
-  private inflaterFlushed: (error?: Error | null) => void = () => {};
+  private inflater: ZlibSlot<zlib.InflateRaw> | null = null;
   // The message being inflated: its output so far, over every frame since the last `fin`.
   private readonly inflated: Buffer[] = [];
   private inflatedLength = 0;
 
   private readonly deflateLane: Lane;
-  private deflater: zlib.DeflateRaw | null = null;
-  private deflaterFlushed: (error?: Error | null) => void = () => {};
+  private deflater: ZlibSlot<zlib.DeflateRaw> | null = null;
   private readonly deflated: Buffer[] = [];
   private deflatedLength = 0;
 
@@ -396,59 +400,51 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
 
   // ---- inflate ---------------------------------------------------------------------------
 
-  private createInflater(params: NegotiatedDeflate): zlib.InflateRaw {
+  /** Our inflater's window: the peer's, but at least 2^9 (see MIN_ZLIB_WINDOW_BITS). */
+  private inflateBits(params: NegotiatedDeflate): number {
     const peerBits = this.isServer ? params.clientMaxWindowBits : params.serverMaxWindowBits;
-    const stream = zlib.createInflateRaw({
-      ...this.options.zlibInflateOptions,
-      windowBits: Math.max(peerBits, MIN_ZLIB_WINDOW_BITS),
-      flush: zlib.constants.Z_SYNC_FLUSH, // one write per call, no separate flush (see ONE_WRITE)
-    });
-    this.inflater = stream;
-    this.inflaterEnded = false;
-    // Listeners are made once per stream, not per call, and each ignores a dropped stream.
-    stream.on("data", (chunk: Buffer) => {
-      if (this.inflater === stream) this.onInflateData(chunk);
-    });
-    stream.on("error", (error: Error) => {
-      if (this.inflater === stream) {
-        this.failInflate(
-          new ProtocolError(
-            ErrorCodes.INVALID_COMPRESSED_DATA,
-            1007,
-            `Invalid compressed data: ${error.message}`,
-          ),
-        );
-      }
-    });
-    // A block with BFINAL set ends zlib's stream (RFC 7692 §7.2.3.4 allows it); the next call
-    // then needs a fresh inflater.
-    stream.on("end", () => {
-      if (this.inflater === stream) this.inflaterEnded = true;
-    });
-    this.inflaterFlushed = (error) => {
-      if (this.inflater === stream) this.onInflateFlushed(stream, error);
-    };
-    return stream;
+    return Math.max(peerBits, MIN_ZLIB_WINDOW_BITS);
+  }
+
+  /** A reset inflater from the pool, or a new one; from now on it reports to this instance. */
+  private takeInflater(params: NegotiatedDeflate): ZlibSlot<zlib.InflateRaw> {
+    const options = this.options.zlibInflateOptions;
+    const bits = this.inflateBits(params);
+    const slot =
+      inflaterPool.take(options, bits) ??
+      inflateSlot(
+        zlib.createInflateRaw({
+          ...options,
+          windowBits: bits,
+          flush: zlib.constants.Z_SYNC_FLUSH, // one write per call, no separate flush (ONE_WRITE)
+        }),
+      );
+    slot.owner = this;
+    this.inflater = slot;
+    return slot;
   }
 
   private startInflate(op: ZlibOp): void {
     const params = this.params as NegotiatedDeflate; // enqueue() refuses calls before negotiation
-    let stream = this.inflater;
-    if (stream !== null && (this.inflaterEnded || stream.readableEnded || stream.destroyed)) {
+    let slot = this.inflater;
+    if (slot !== null && (slot.ended || slot.stream.readableEnded || slot.stream.destroyed)) {
       this.discardInflater();
-      stream = null;
+      slot = null;
     }
-    if (stream === null) stream = this.createInflater(params);
+    if (slot === null) slot = this.takeInflater(params);
+    const { stream, written } = slot;
     const data = op.data;
-    if (!op.fin) stream.write(data, this.inflaterFlushed);
-    else if (data.length <= ONE_WRITE) stream.write(withTrailer(data), this.inflaterFlushed);
+    if (!op.fin) stream.write(data, written);
+    else if (data.length <= ONE_WRITE) stream.write(withTrailer(data), written);
     else {
       stream.write(data);
-      stream.write(TRAILER, this.inflaterFlushed);
+      stream.write(TRAILER, written);
     }
   }
 
-  private onInflateData(chunk: Buffer): void {
+  /** @internal Output from an inflater this instance holds (see {@link inflateSlot}). */
+  _inflateData(slot: ZlibSlot<zlib.InflateRaw>, chunk: Buffer): void {
+    if (this.inflater !== slot) return;
     this.inflatedLength += chunk.length;
     // Checked as output arrives, so a small frame that inflates to gigabytes (a "zip bomb") is
     // stopped after maxPayload bytes, never buffered whole.
@@ -461,7 +457,9 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     this.inflated.push(chunk);
   }
 
-  private onInflateFlushed(stream: zlib.InflateRaw, error?: Error | null): void {
+  /** @internal An inflater this instance holds failed, or one of its writes completed. */
+  _inflateWritten(slot: ZlibSlot<zlib.InflateRaw>, error?: Error | null): void {
+    if (this.inflater !== slot) return;
     const op = this.inflateLane.active;
     if (op === null) return;
     if (error) {
@@ -483,13 +481,14 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     this.inflated.length = 0; // safe: `message` is a Buffer, never this array
     this.inflatedLength = 0;
     const params = this.params as NegotiatedDeflate;
-    if (this.inflaterEnded || stream.readableEnded) {
+    if (slot.ended || slot.stream.readableEnded) {
       this.discardInflater();
     } else if (this.isServer ? params.clientNoContextTakeover : params.serverNoContextTakeover) {
       // The peer starts each message with an empty window, so must we (RFC 7692 §7.1.1). With
-      // nothing to carry over, free the stream rather than reset it: an idle connection then
-      // holds no zlib state at all (the next message makes a new one).
-      this.discardInflater();
+      // nothing to carry over, the stream goes back to the pool: an idle connection then holds
+      // no zlib state at all, and the next message of any connection reuses it.
+      this.inflater = null;
+      release(inflaterPool, slot, this.options.zlibInflateOptions, this.inflateBits(params));
     }
     this.finish(this.inflateLane, null, message);
   }
@@ -503,49 +502,50 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
   }
 
   private discardInflater(): void {
-    const stream = this.inflater;
-    if (stream === null) return;
+    const slot = this.inflater;
+    if (slot === null) return;
     this.inflater = null;
-    this.inflaterEnded = false;
-    this.inflaterFlushed = () => {}; // the old closure would keep the closed stream alive
-    // Our listeners stay attached and now ignore everything, including a late 'error'.
-    stream.close();
+    drop(slot);
   }
 
   // ---- deflate ---------------------------------------------------------------------------
 
-  private createDeflater(params: NegotiatedDeflate): zlib.DeflateRaw {
+  /** A reset deflater from the pool, or a new one; from now on it reports to this instance. */
+  private takeDeflater(params: NegotiatedDeflate): ZlibSlot<zlib.DeflateRaw> {
+    const options = this.options.zlibDeflateOptions;
     const bits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
-    const stream = zlib.createDeflateRaw({
-      ...this.options.zlibDeflateOptions,
-      windowBits: bits,
-      flush: zlib.constants.Z_SYNC_FLUSH, // one write per call, no separate flush (see ONE_WRITE)
-    });
-    this.deflater = stream;
-    stream.on("data", (chunk: Buffer) => {
-      if (this.deflater === stream) {
-        this.deflated.push(chunk);
-        this.deflatedLength += chunk.length;
-      }
-    });
-    stream.on("error", (error: Error) => {
-      if (this.deflater === stream) this.failDeflate(error);
-    });
-    this.deflaterFlushed = (error) => {
-      if (this.deflater === stream) this.onDeflateFlushed(stream, error);
-    };
-    return stream;
+    const slot =
+      deflaterPool.take(options, bits) ??
+      deflateSlot(
+        zlib.createDeflateRaw({
+          ...options,
+          windowBits: bits,
+          flush: zlib.constants.Z_SYNC_FLUSH, // one write per call, no separate flush (ONE_WRITE)
+        }),
+      );
+    slot.owner = this;
+    this.deflater = slot;
+    return slot;
   }
 
   private startDeflate(op: ZlibOp): void {
     const params = this.params as NegotiatedDeflate;
-    const stream = this.deflater ?? this.createDeflater(params);
+    const { stream, written } = this.deflater ?? this.takeDeflater(params);
     // Written with a sync flush (the stream's default flush), on every call, not just on `fin`,
     // so each frame's bytes are complete and the callback can fire as soon as they are.
-    stream.write(op.data, this.deflaterFlushed);
+    stream.write(op.data, written);
   }
 
-  private onDeflateFlushed(stream: zlib.DeflateRaw, error?: Error | null): void {
+  /** @internal Output from a deflater this instance holds (see {@link deflateSlot}). */
+  _deflateData(slot: ZlibSlot<zlib.DeflateRaw>, chunk: Buffer): void {
+    if (this.deflater !== slot) return;
+    this.deflated.push(chunk);
+    this.deflatedLength += chunk.length;
+  }
+
+  /** @internal A deflater this instance holds failed, or one of its writes completed. */
+  _deflateWritten(slot: ZlibSlot<zlib.DeflateRaw>, error?: Error | null): void {
+    if (this.deflater !== slot) return;
     const op = this.deflateLane.active;
     if (op === null) return;
     if (error) {
@@ -569,9 +569,11 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
       }
       const params = this.params as NegotiatedDeflate;
       if (this.isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover) {
-        // No context to keep (RFC 7692 §7.1.1): free the ~256 KiB deflate state between messages
-        // instead of resetting it, so idle no-context-takeover connections cost no zlib memory.
-        this.discardDeflater();
+        // No context to keep (RFC 7692 §7.1.1): the stream (~280 KiB of deflate state) goes back
+        // to the pool, so idle no-context-takeover connections cost no zlib memory.
+        const bits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+        this.deflater = null;
+        release(deflaterPool, slot, this.options.zlibDeflateOptions, bits);
       }
     }
     this.finish(this.deflateLane, null, output ?? Buffer.alloc(0));
@@ -585,12 +587,77 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
   }
 
   private discardDeflater(): void {
-    const stream = this.deflater;
-    if (stream === null) return;
+    const slot = this.deflater;
+    if (slot === null) return;
     this.deflater = null;
-    this.deflaterFlushed = () => {}; // the old closure would keep the closed stream alive
-    stream.close();
+    drop(slot);
   }
+}
+
+/**
+ * A zlib stream and the instance using it. The stream's listeners and write callback are made
+ * once, with the stream, and report to `owner`, so the stream can move between connections
+ * through the pool; while it is pooled or after it is dropped `owner` is null, and whatever the
+ * stream still reports (a late callback, an error) is ignored. Owners also check that the slot
+ * is the one they hold.
+ */
+interface ZlibSlot<S extends zlib.InflateRaw | zlib.DeflateRaw> {
+  readonly stream: S;
+  owner: PerMessageDeflate | null;
+  /** Inflaters: a block with BFINAL set ended zlib's stream; the next call needs another. */
+  ended: boolean;
+  /** The callback of every write to the stream. */
+  readonly written: (error?: Error | null) => void;
+}
+
+/** Idle inflaters and deflaters, shared by every connection of the process (see zlib-pool.ts). */
+const inflaterPool = new ZlibStreamPool<ZlibSlot<zlib.InflateRaw>>();
+const deflaterPool = new ZlibStreamPool<ZlibSlot<zlib.DeflateRaw>>();
+
+function inflateSlot(stream: zlib.InflateRaw): ZlibSlot<zlib.InflateRaw> {
+  const slot: ZlibSlot<zlib.InflateRaw> = {
+    stream,
+    owner: null,
+    ended: false,
+    written: (error) => slot.owner?._inflateWritten(slot, error),
+  };
+  stream.on("data", (chunk: Buffer) => slot.owner?._inflateData(slot, chunk));
+  stream.on("error", (error: Error) => slot.owner?._inflateWritten(slot, error));
+  // A block with BFINAL set ends zlib's stream (RFC 7692 §7.2.3.4 allows it).
+  stream.on("end", () => {
+    slot.ended = true;
+  });
+  return slot;
+}
+
+function deflateSlot(stream: zlib.DeflateRaw): ZlibSlot<zlib.DeflateRaw> {
+  const slot: ZlibSlot<zlib.DeflateRaw> = {
+    stream,
+    owner: null,
+    ended: false,
+    written: (error) => slot.owner?._deflateWritten(slot, error),
+  };
+  stream.on("data", (chunk: Buffer) => slot.owner?._deflateData(slot, chunk));
+  stream.on("error", (error: Error) => slot.owner?._deflateWritten(slot, error));
+  return slot;
+}
+
+/** Resets a stream whose message is complete and pools it, or closes it when the pool is full. */
+function release<S extends zlib.InflateRaw | zlib.DeflateRaw>(
+  pool: ZlibStreamPool<ZlibSlot<S>>,
+  slot: ZlibSlot<S>,
+  options: zlib.ZlibOptions | undefined,
+  windowBits: number,
+): void {
+  slot.owner = null;
+  slot.stream.reset();
+  if (!pool.give(options, windowBits, slot)) slot.stream.close();
+}
+
+/** Closes a stream whose state is unknown or no longer needed; it reports nothing from now on. */
+function drop(slot: ZlibSlot<zlib.InflateRaw | zlib.DeflateRaw>): void {
+  slot.owner = null;
+  slot.stream.close();
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   type PerMessageDeflateOptions,
 } from "../../src/node/deflate.js";
 import { Limiter, LimiterTask } from "../../src/node/limiter.js";
+import { MAX_IDLE_STREAMS, ZlibStreamPool } from "../../src/node/zlib-pool.js";
 import { ErrorCodes, ProtocolError } from "../../src/protocol/errors.js";
 import { parseExtensions } from "../../src/protocol/extensions.js";
 
@@ -87,6 +88,31 @@ function inflateAlone(payload: Buffer): Buffer {
   return zlib.inflateRawSync(Buffer.concat([payload, TRAILER]), {
     finishFlush: zlib.constants.Z_SYNC_FLUSH,
   });
+}
+
+/** Records which zlib streams get written to while `body` runs (prototype hooks, undone after). */
+async function streamsUsed(
+  body: () => Promise<void>,
+): Promise<{ inflaters: zlib.InflateRaw[]; deflaters: zlib.DeflateRaw[] }> {
+  const used = { inflaters: [] as zlib.InflateRaw[], deflaters: [] as zlib.DeflateRaw[] };
+  const deflateWrite = zlib.DeflateRaw.prototype.write;
+  const inflateWrite = zlib.InflateRaw.prototype.write;
+  type Write = typeof deflateWrite;
+  zlib.DeflateRaw.prototype.write = function (this: zlib.DeflateRaw, ...args: Parameters<Write>) {
+    used.deflaters.push(this);
+    return deflateWrite.apply(this, args);
+  } as Write;
+  zlib.InflateRaw.prototype.write = function (this: zlib.InflateRaw, ...args: Parameters<Write>) {
+    used.inflaters.push(this);
+    return inflateWrite.apply(this, args);
+  } as Write;
+  try {
+    await body();
+  } finally {
+    zlib.DeflateRaw.prototype.write = deflateWrite;
+    zlib.InflateRaw.prototype.write = inflateWrite;
+  }
+  return used;
 }
 
 /** Splits `data` at random points into `count` pieces (some may be empty). */
@@ -338,33 +364,18 @@ test("one zlib write per call: each message is one thread-pool job each way", {
 }, async () => {
   // Every write to a zlib stream is a job on libuv's thread pool (two thread wake-ups), which
   // for small messages costs more than the compression; a separate trailer write and flush
-  // would triple it. Counted on the prototypes, so streams made inside the calls are seen.
+  // would triple it.
   const { client, server } = pair();
-  const counts = { deflate: 0, inflate: 0 };
-  const deflateWrite = zlib.DeflateRaw.prototype.write;
-  const inflateWrite = zlib.InflateRaw.prototype.write;
-  type Write = typeof deflateWrite;
-  zlib.DeflateRaw.prototype.write = function (this: zlib.DeflateRaw, ...args: Parameters<Write>) {
-    counts.deflate++;
-    return deflateWrite.apply(this, args);
-  } as Write;
-  zlib.InflateRaw.prototype.write = function (this: zlib.InflateRaw, ...args: Parameters<Write>) {
-    counts.inflate++;
-    return inflateWrite.apply(this, args);
-  } as Write;
-  try {
-    const message = Buffer.from("a small message, ".repeat(200));
-    for (let round = 1; round <= 3; round++) {
+  const message = Buffer.from("a small message, ".repeat(200));
+  for (let round = 1; round <= 3; round++) {
+    const used = await streamsUsed(async () => {
       const [payload] = await compressFrames(client, [message]);
       assertBytes(await decompressFrames(server, [payload!]), message);
-      assert.deepEqual(counts, { deflate: round, inflate: round });
-    }
-  } finally {
-    zlib.DeflateRaw.prototype.write = deflateWrite;
-    zlib.InflateRaw.prototype.write = inflateWrite;
-    client.cleanup();
-    server.cleanup();
+    });
+    assert.deepEqual([used.deflaters.length, used.inflaters.length], [1, 1]);
   }
+  client.cleanup();
+  server.cleanup();
 });
 
 test("RFC 7692 §7.2: calls made before earlier ones finish run in call order", {
@@ -660,6 +671,81 @@ test("zlib streams are created on first use and freed by cleanup", {
   server.cleanup();
   assert.equal(Reflect.get(client, "deflater"), null);
   assert.equal(Reflect.get(server, "inflater"), null);
+});
+
+test("RFC 7692 §7.1.1: without context takeover, connections hand their streams on between messages", {
+  timeout: 10_000,
+}, async () => {
+  // Each pair is another connection; all use the same (default) zlib options.
+  const options = { serverNoContextTakeover: true, clientNoContextTakeover: true };
+  const pairs = Array.from({ length: 3 }, () => pair(options, options));
+  const messages = pairs.map((_, i) =>
+    Buffer.from(`message ${i} of a chatty protocol, `.repeat(50)),
+  );
+  const used = await streamsUsed(async () => {
+    for (const [i, { client, server }] of pairs.entries()) {
+      const [payload] = await compressFrames(client, [messages[i]!]);
+      assertBytes(await decompressFrames(server, [payload!]), messages[i]!);
+      // Between messages no connection holds a stream.
+      for (const pmd of [client, server]) {
+        assert.equal(Reflect.get(pmd, "inflater"), null);
+        assert.equal(Reflect.get(pmd, "deflater"), null);
+      }
+      // Each message compresses alone: its payload inflates with a brand-new inflater.
+      assertBytes(inflateAlone(payload!), messages[i]!);
+    }
+  });
+  // One message at a time: every connection reused the stream the one before it gave back.
+  assert.equal(used.deflaters.length, 3);
+  assert.equal(used.inflaters.length, 3);
+  assert.equal(new Set(used.deflaters).size, 1);
+  assert.equal(new Set(used.inflaters).size, 1);
+  for (const { client, server } of pairs) {
+    client.cleanup();
+    server.cleanup();
+  }
+});
+
+test("a stream that failed is closed, never handed on", { timeout: 10_000 }, async () => {
+  const options = { serverNoContextTakeover: true, clientNoContextTakeover: true };
+  const first = pair(options, options);
+  const second = pair(options, options);
+  const message = Buffer.from("after the corrupt one ".repeat(20));
+  const [payload] = await compressFrames(second.client, [message]);
+  const used = await streamsUsed(async () => {
+    const { error } = await call(
+      first.server.decompress.bind(first.server),
+      Buffer.from([0xff, 0xff, 0xff, 0x01, 0x02]),
+      true,
+    );
+    assertProtocolError(error, ErrorCodes.INVALID_COMPRESSED_DATA, 1007);
+    assertBytes(await decompressFrames(second.server, [payload!]), message);
+  });
+  assert.equal(used.inflaters.length, 2);
+  const [broken, next] = used.inflaters;
+  assert.notEqual(next, broken);
+  assert.equal(broken!.destroyed || broken!.closed, true);
+  for (const { client, server } of [first, second]) {
+    client.cleanup();
+    server.cleanup();
+  }
+});
+
+test("ZlibStreamPool keeps at most MAX_IDLE_STREAMS per options object and window size", () => {
+  const pool = new ZlibStreamPool<string>();
+  const options = { level: 1 };
+  for (let i = 0; i < MAX_IDLE_STREAMS; i++) assert.equal(pool.give(options, 15, `s${i}`), true);
+  assert.equal(pool.give(options, 15, "one too many"), false);
+  assert.equal(pool.idle(options, 15), MAX_IDLE_STREAMS);
+  // Other window sizes, other options objects (even equal ones) and no options are other keys.
+  assert.equal(pool.take(options, 14), undefined);
+  assert.equal(pool.take({ level: 1 }, 15), undefined);
+  assert.equal(pool.take(undefined, 15), undefined);
+  assert.equal(pool.give(undefined, 15, "default"), true);
+  assert.equal(pool.take(undefined, 15), "default");
+  // Last in, first out: the most recently used stream is the one most likely still in cache.
+  assert.equal(pool.take(options, 15), `s${MAX_IDLE_STREAMS - 1}`);
+  assert.equal(pool.idle(options, 15), MAX_IDLE_STREAMS - 1);
 });
 
 test("ws#1617/#1202: cleanup mid-flight on 50 connections gives back every limiter slot", {
