@@ -173,6 +173,9 @@ describe("1.1 no path sends un-initialised memory", SUITE, () => {
         // a request head gathered across reads: only the bytes copied in are searched, and only
         // gathered[0, used) goes on (concatenated with the read that completes the head).
         "node/handshake-server.ts": 1,
+        // a final compressed frame joined with its 4-byte trailer: the frame, then the trailer,
+        // are copied over every byte.
+        "node/deflate.ts": 1,
       };
       const found: Record<string, number> = {};
       const root = join(__dirname, "..", "..", "src");
