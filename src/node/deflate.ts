@@ -650,8 +650,14 @@ function release<S extends zlib.InflateRaw | zlib.DeflateRaw>(
   windowBits: number,
 ): void {
   slot.owner = null;
-  slot.stream.reset();
-  if (!pool.give(options, windowBits, slot)) slot.stream.close();
+  const stream = slot.stream;
+  // A destroyed stream has no zlib handle left to reset (reset() would throw).
+  if (stream.destroyed) {
+    stream.close();
+    return;
+  }
+  stream.reset();
+  if (!pool.give(options, windowBits, slot)) stream.close();
 }
 
 /** Closes a stream whose state is unknown or no longer needed; it reports nothing from now on. */
