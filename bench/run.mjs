@@ -252,13 +252,14 @@ async function serverStats(srv, gc) {
 
 // ── setup: uWS, socketeer build, native helpers ──────────────────────────────────────────────
 const notes = [];
+// Asked in a child process: this process's resolver remembers a package it once failed to find,
+// so after installing one it would still report it missing (a fresh clone then skipped uWS).
 function resolves(name) {
-  try {
-    require.resolve(name);
-    return true;
-  } catch {
-    return false;
-  }
+  const r = spawnSync(process.execPath, ["-e", `require.resolve(${JSON.stringify(name)})`], {
+    cwd: root,
+    timeout: 30000,
+  });
+  return r.status === 0;
 }
 function loads(name) {
   const r = spawnSync(process.execPath, ["-e", `require(${JSON.stringify(name)})`], {
