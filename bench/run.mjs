@@ -18,7 +18,6 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createRequire } from "node:module";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,7 +26,6 @@ import { SCENARIOS, SERVER_ORDER, SERVERS } from "./lib/scenarios.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
-const require = createRequire(join(root, "package.json"));
 const UWS_PKG = "@trufflesuite/uws-js-unofficial";
 const UWS_SPEC = `${UWS_PKG}@20.30.0-unofficial.0`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
