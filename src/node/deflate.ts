@@ -262,7 +262,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
   get canCompress(): boolean {
     const params = this.params;
     if (params === null || this.closed) return false;
-    const bits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    const bits = this.deflateBits(params);
     return bits > MIN_WINDOW_BITS;
   }
 
@@ -279,7 +279,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
       ? params.serverNoContextTakeover
       : params.clientNoContextTakeover;
     if (!noTakeover) return null;
-    const windowBits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    const windowBits = this.deflateBits(params);
     return { windowBits, zlibOptions: this.options.zlibDeflateOptions };
   }
 
@@ -412,13 +412,7 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
     const bits = this.inflateBits(params);
     const slot =
       inflaterPool.take(options, bits) ??
-      inflateSlot(
-        zlib.createInflateRaw({
-          ...options,
-          windowBits: bits,
-          flush: zlib.constants.Z_SYNC_FLUSH, // one write per call, no separate flush (ONE_WRITE)
-        }),
-      );
+      inflateSlot(zlib.createInflateRaw(streamOptions(options, bits)));
     slot.owner = this;
     this.inflater = slot;
     return slot;
@@ -510,19 +504,18 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
 
   // ---- deflate ---------------------------------------------------------------------------
 
+  /** Our deflater's window: the one agreed for our direction. */
+  private deflateBits(params: NegotiatedDeflate): number {
+    return this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+  }
+
   /** A reset deflater from the pool, or a new one; from now on it reports to this instance. */
   private takeDeflater(params: NegotiatedDeflate): ZlibSlot<zlib.DeflateRaw> {
     const options = this.options.zlibDeflateOptions;
-    const bits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    const bits = this.deflateBits(params);
     const slot =
       deflaterPool.take(options, bits) ??
-      deflateSlot(
-        zlib.createDeflateRaw({
-          ...options,
-          windowBits: bits,
-          flush: zlib.constants.Z_SYNC_FLUSH, // one write per call, no separate flush (ONE_WRITE)
-        }),
-      );
+      deflateSlot(zlib.createDeflateRaw(streamOptions(options, bits)));
     slot.owner = this;
     this.deflater = slot;
     return slot;
@@ -571,9 +564,8 @@ export class PerMessageDeflate implements MessageInflater, MessageDeflater {
       if (this.isServer ? params.serverNoContextTakeover : params.clientNoContextTakeover) {
         // No context to keep (RFC 7692 §7.1.1): the stream (~280 KiB of deflate state) goes back
         // to the pool, so idle no-context-takeover connections cost no zlib memory.
-        const bits = this.isServer ? params.serverMaxWindowBits : params.clientMaxWindowBits;
         this.deflater = null;
-        release(deflaterPool, slot, this.options.zlibDeflateOptions, bits);
+        release(deflaterPool, slot, this.options.zlibDeflateOptions, this.deflateBits(params));
       }
     }
     this.finish(this.deflateLane, null, output ?? Buffer.alloc(0));
@@ -640,6 +632,14 @@ function deflateSlot(stream: zlib.DeflateRaw): ZlibSlot<zlib.DeflateRaw> {
   stream.on("data", (chunk: Buffer) => slot.owner?._deflateData(slot, chunk));
   stream.on("error", (error: Error) => slot.owner?._deflateWritten(slot, error));
   return slot;
+}
+
+/** The user's zlib options with our window and flush: each write is flushed (see ONE_WRITE). */
+function streamOptions(
+  options: zlib.ZlibOptions | undefined,
+  windowBits: number,
+): zlib.ZlibOptions {
+  return { ...options, windowBits, flush: zlib.constants.Z_SYNC_FLUSH };
 }
 
 /** Resets a stream whose message is complete and pools it, or closes it when the pool is full. */
