@@ -250,17 +250,11 @@ async function serverStats(srv, gc) {
 
 // ── setup: uWS, socketeer build, native helpers ──────────────────────────────────────────────
 const notes = [];
-// Asked in a child process: this process's resolver remembers a package it once failed to find,
-// so after installing one it would still report it missing (a fresh clone then skipped uWS).
-function resolves(name) {
-  const r = spawnSync(process.execPath, ["-e", `require.resolve(${JSON.stringify(name)})`], {
-    cwd: root,
-    timeout: 30000,
-  });
-  return r.status === 0;
-}
-function loads(name) {
-  const r = spawnSync(process.execPath, ["-e", `require(${JSON.stringify(name)})`], {
+// Packages are checked in a child process: this process's resolver remembers a package it once
+// failed to find, so after installing one it would still report it missing (a fresh clone then
+// skipped uWS). Returns null when `code` ran cleanly, else the last line of its error.
+function failsInChild(code) {
+  const r = spawnSync(process.execPath, ["-e", code], {
     cwd: root,
     encoding: "utf8",
     timeout: 30000,
@@ -269,6 +263,8 @@ function loads(name) {
     ? null
     : (r.stderr || r.stdout || `exit ${r.status}`).trim().split("\n").slice(-1)[0];
 }
+const resolves = (name) => failsInChild(`require.resolve(${JSON.stringify(name)})`) === null;
+const loads = (name) => failsInChild(`require(${JSON.stringify(name)})`);
 if (serverIds.includes("uws")) {
   if (!resolves(UWS_PKG)) {
     console.log(`bench: ${UWS_PKG} missing, installing ${UWS_SPEC} (--no-save)…`);
