@@ -37,6 +37,7 @@ import {
 } from "./event-target.js";
 import type { HeartbeatWheel } from "./heartbeat.js";
 import { type SendCallback, Sender } from "./sender.js";
+import { readIntoSharedBuffer } from "./shared-read.js";
 
 /** Default `maxPayload`: 100 MiB, as in ws, so apps that move large messages keep working. */
 export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
@@ -568,7 +569,10 @@ export class WebSocket extends EventEmitter {
     // turn it on), and isOpen() reads the peer's FIN as CLOSING, as an 'end' handler would.
     socket.allowHalfOpen = false;
     socket.on("close", socketOnClose);
+    // Handshake bytes (unshifted above) and anything else Node has buffered still come as 'data';
+    // new reads go into the shared buffer where the socket allows it (see shared-read.ts).
     socket.on("data", socketOnData);
+    readIntoSharedBuffer(socket, socketOnRead);
     if (!errorListening) socket.on("error", socketErrorListener);
     this._readyState = WebSocket.OPEN;
     shared.heartbeat?.add(this);
@@ -1118,16 +1122,22 @@ export class WebSocket extends EventEmitter {
     this.emit("drain");
   }
 
-  /** @internal */
-  _onData(chunk: Buffer): void {
+  /**
+   * @internal Received bytes.
+   * @param borrowed - `chunk` is the shared read buffer: the parser copies what it keeps
+   * @returns false while reading should stay paused (a read can still come after `pause()`: Node
+   *   restarts reading when its stream machinery calls `read()`, and this stops it again)
+   */
+  _onData(chunk: Buffer, borrowed = false): boolean {
     const heartbeat = this._settings.heartbeat;
     if (heartbeat !== null) this.heartbeatSeen = heartbeat.tick;
     let parser = this._parser;
     if (parser === null) {
-      if (this._readyState === WebSocket.CLOSED) return; // released: nothing more is parsed
+      if (this._readyState === WebSocket.CLOSED) return true; // released: nothing more is parsed
       parser = this.createParser();
     }
-    parser.push(chunk);
+    parser.push(chunk, borrowed);
+    return (this._flags & (PAUSED | PAUSED_FOR_CONTROL)) === 0;
   }
 
   /** @internal A client handshake failed: 'error' (if listened to), then 'close' with 1006. */
@@ -1172,6 +1182,11 @@ class ParserEvents implements FrameParserEvents {
 // Socket listeners are shared functions (no closure per connection); `this` is the socket.
 function socketOnData(this: OwnedSocket, chunk: Buffer): void {
   this[kWebSocket]?._onData(chunk);
+}
+/** A read into the shared buffer (bytes [0, nread)); returning false pauses reading. */
+function socketOnRead(this: Duplex, nread: number, buffer: Buffer): boolean {
+  const ws = (this as OwnedSocket)[kWebSocket];
+  return ws === undefined || ws._onData(buffer.subarray(0, nread), true);
 }
 function socketOnClose(this: OwnedSocket): void {
   const ws = this[kWebSocket];

@@ -8,7 +8,10 @@
  *
  * Speed: every frame of a received chunk is parsed in one pass, and a frame that arrives whole in
  * one chunk is delivered as a view of that chunk, unmasked in place: no copy, no allocation beyond
- * the view. Only frames split across chunks, and fragmented messages, are copied: a split frame
+ * the view. A chunk pushed as borrowed (the Node adapter's shared read buffer, overwritten by the
+ * next read) is the exception: what is delivered or kept of it is copied, unmasked on the way, and
+ * the caller saves an allocation per read instead. Otherwise only frames split across chunks, and
+ * fragmented messages, are copied: a split frame
  * into one buffer of its exact size, reserved once part of it has arrived (BODY_RESERVE_RATIO), a
  * fragmented message into a buffer that grows geometrically. Memory stays proportional to bytes
  * received, never to the number of pieces they came in (ws 8.21 "tiny fragments" advisory).
@@ -16,7 +19,7 @@
 import { constants as bufferConstants } from "node:buffer";
 import { decodeClosePayload } from "./close.js";
 import { ErrorCodes, type FailureCloseCode, ProtocolError } from "./errors.js";
-import { mask, unmask } from "./mask.js";
+import { unmask, unmaskInto } from "./mask.js";
 import { Opcode } from "./opcodes.js";
 import type { MessageInflater } from "./types.js";
 import { isValidUtf8, Utf8Validator } from "./utf8.js";
@@ -103,6 +106,8 @@ export class FrameParser {
   /** The chunk being parsed and the position in it. */
   private chunk: Buffer = EMPTY;
   private pos = 0;
+  /** `chunk` is lent for the length of one {@link push} call: whatever is kept of it is copied. */
+  private borrowed = false;
   // This list and the buffers below are allocated on first use: an idle connection should cost
   // little more than its TCP socket (10,000 idle connections are a normal load).
 
@@ -173,17 +178,41 @@ export class FrameParser {
     return total;
   }
 
-  /** Feeds received bytes. Events fire synchronously unless the parser is blocked. */
-  push(chunk: Buffer): void {
+  /**
+   * Feeds received bytes. Events fire synchronously unless the parser is blocked.
+   * @param borrowed - `chunk` will be overwritten once this call returns (a shared read buffer):
+   *   the parser copies whatever it keeps or delivers of it
+   */
+  push(chunk: Buffer, borrowed = false): void {
     if (this.state === State.Done || chunk.length === 0) return;
-    // Anything still unparsed (the current chunk or queued ones) goes first.
-    if (this.pos < this.chunk.length || (this.queue !== null && this.queue.length > 0)) {
-      (this.queue ??= []).push(chunk);
-    } else {
-      this.chunk = chunk;
-      this.pos = 0;
+    // Anything still unparsed (the current chunk or queued ones) goes first. A lent chunk pushed
+    // from inside an event handler is queued too: the loop would read it after this call returns.
+    if (
+      this.pos < this.chunk.length ||
+      (this.queue !== null && this.queue.length > 0) ||
+      (borrowed && this.running)
+    ) {
+      (this.queue ??= []).push(borrowed ? Buffer.from(chunk) : chunk);
+      if (!this.running) this.run();
+      return;
     }
-    if (!this.running) this.run();
+    this.chunk = chunk;
+    this.pos = 0;
+    this.borrowed = borrowed;
+    if (this.running) return;
+    if (!borrowed) return this.run();
+    try {
+      this.run();
+    } finally {
+      // Blocked (paused, inflating) or a handler threw partway: keep a copy of the rest.
+      if (this.borrowed) {
+        this.borrowed = false;
+        if (this.chunk === chunk && this.pos < chunk.length) {
+          this.chunk = Buffer.from(chunk.subarray(this.pos));
+          this.pos = 0;
+        }
+      }
+    }
   }
 
   /** Stops emitting events after the current one; input keeps queueing. */
@@ -240,6 +269,7 @@ export class FrameParser {
           }
           this.chunk = next;
           this.pos = 0;
+          this.borrowed = false;
         }
         if (this.state === State.Header) this.readHeader();
         else this.readPayload();
@@ -439,9 +469,11 @@ export class FrameParser {
     const available = chunk.length - this.pos;
     const needed = this.payloadLength - this.bodyHave;
     if (this.bodyHave === 0 && available >= needed) {
-      // Fast path: the whole payload is in this chunk; deliver a view of it.
-      const payload = chunk.subarray(this.pos, this.pos + needed);
+      // Fast path: the whole payload is in this chunk; deliver a view of it (or, of a lent
+      // chunk, a copy, unmasked on the way).
+      let payload = chunk.subarray(this.pos, this.pos + needed);
       this.pos += needed;
+      if (this.borrowed) payload = this.ownedCopy(payload);
       this.frameComplete(payload);
       return;
     }
@@ -499,8 +531,22 @@ export class FrameParser {
     return rotated;
   }
 
+  /**
+   * A copy of a payload in a lent chunk, unmasked on the way (so the frame counts as unmasked from
+   * here on): the copy costs about what the view it replaces did, and the unmask pass is shared.
+   */
+  private ownedCopy(payload: Buffer): Buffer {
+    const copy = Buffer.allocUnsafe(payload.length);
+    if (this.masked) {
+      unmaskInto(payload, this.maskKey!, copy, 0);
+      this.masked = false;
+    } else copy.set(payload);
+    return copy;
+  }
+
   /** Retains part of a split payload: big pieces by reference, small ones coalesced. */
   private keepPiece(piece: Buffer): void {
+    if (this.borrowed) return this.stagePiece(piece);
     if (piece.length >= SMALL_PIECE) {
       this.flushTail();
       (this.pieces ??= []).push(piece);
@@ -516,6 +562,28 @@ export class FrameParser {
     }
     piece.copy(tail, this.tailUsed);
     this.tailUsed += piece.length;
+  }
+
+  /**
+   * Retains part of a split payload from a lent chunk: every piece is copied, into a tail that
+   * grows with what has arrived, up to BODY_RESERVE_RATIO times it (at least TAIL_SIZE) and never
+   * beyond what can arrive before the body is reserved. 1 MiB in 64 KiB reads: one 256 KiB tail.
+   */
+  private stagePiece(piece: Buffer): void {
+    let tail = this.tail;
+    const used = this.tailUsed;
+    if (tail === null || used + piece.length > tail.length) {
+      const arrived = this.bodyHave + piece.length;
+      const size = Math.min(
+        Math.ceil(this.payloadLength / BODY_RESERVE_RATIO),
+        Math.max(TAIL_SIZE, arrived * BODY_RESERVE_RATIO),
+      );
+      const grown = Buffer.allocUnsafe(size);
+      if (tail !== null) tail.copy(grown, 0, 0, used);
+      this.tail = tail = grown;
+    }
+    piece.copy(tail, used);
+    this.tailUsed = used + piece.length;
   }
 
   private flushTail(): void {
@@ -547,7 +615,7 @@ export class FrameParser {
 
   /** Copies `piece` into `body` at `offset`, unmasking it on the way when it is still masked. */
   private putPiece(piece: Buffer, body: Buffer, offset: number, unmaskNow: boolean): void {
-    if (unmaskNow) mask(piece, this.rotatedKey(offset), body, offset);
+    if (unmaskNow) unmaskInto(piece, this.rotatedKey(offset), body, offset);
     else body.set(piece, offset);
   }
 

@@ -9,7 +9,8 @@
  *
  * From {@link SIMD_THRESHOLD} bytes on, both functions use the WebAssembly SIMD kernel of
  * `simd-mask.ts` (over 20 GB/s against 3–4 GB/s for the word loop), falling back to the word loop
- * where WebAssembly SIMD is unavailable.
+ * where WebAssembly SIMD is unavailable. Bytes that already lie in the kernel's memory (sockets
+ * read into its spare page, see `node/shared-read.ts`) are XORed where they are.
  */
 import { SIMD_BLOCK, SIMD_THRESHOLD, simdMasker } from "./simd-mask.js";
 
@@ -90,6 +91,30 @@ export function mask(
   unmaskWords(target.subarray(offset, offset + length), key);
 }
 
+/**
+ * Like {@link mask}, for a source that may be overwritten (received bytes): bytes that lie in the
+ * SIMD kernel's own memory (the shared read buffer) are unmasked where they are, with no copy in,
+ * and then copied once into `target`.
+ * @param source - the masked bytes; left unmasked or untouched
+ * @param key - the 4-byte masking key
+ * @param target - where the unmasked bytes go; must not overlap `source`
+ * @param offset - where in `target` they start
+ */
+export function unmaskInto(
+  source: Uint8Array,
+  key: Uint8Array,
+  target: Uint8Array,
+  offset: number,
+): void {
+  const simd = source.length >= SIMD_THRESHOLD ? simdMasker() : null;
+  if (simd !== null && source.buffer === simd.memory.buffer) {
+    unmask(source, key);
+    target.set(source, offset);
+    return;
+  }
+  mask(source, key, target, offset);
+}
+
 /** Little-endian int32 of the key bytes from `offset` (WebAssembly memory is little-endian). */
 function keyWordLE(key: Uint8Array, offset: number): number {
   return (
@@ -112,6 +137,13 @@ function simdXor(source: Uint8Array, key: Uint8Array, target: Uint8Array, offset
   const length = source.length;
   const keyWord = keyWordLE(key, 0);
   let done = 0;
+  if (source === target && offset === 0 && source.buffer === memory.buffer) {
+    // Already in the kernel's memory (the shared read buffer): XOR in place, nothing to copy.
+    done = length & ~63;
+    xor(source.byteOffset, done, keyWord);
+    for (; done < length; done++) target[done]! ^= key[done & 3]!;
+    return true;
+  }
   while (length - done >= 64) {
     // Blocks are multiples of 64 bytes, so the key phase is the same at every block start.
     const size = Math.min(length - done, SIMD_BLOCK) & ~63;

@@ -12,7 +12,7 @@
  * The module, in text form:
  * ```wat
  * (module
- *   (memory (export "m") 2)                         ;; 128 KiB; BLOCK bytes are used
+ *   (memory (export "m") 2)                         ;; 128 KiB: a block, and a spare page
  *   (func (export "x") (param $p i32) (param $n i32) (param $key i32)
  *     (local $k v128) (local $end i32)
  *     (local.set $k (i32x4.splat (local.get $key)))
@@ -42,7 +42,9 @@ export interface SimdMasker {
   readonly memory: Uint8Array;
   /** `memory[0, SIMD_BLOCK)`, kept so that full blocks need no new view. */
   readonly block: Uint8Array;
-  /** XORs memory[0, n) with the little-endian key word; n must be a multiple of 64. */
+  /** `memory[SIMD_BLOCK, 2 × SIMD_BLOCK)`: free for a read buffer, unmasked where it lies. */
+  readonly spare: Uint8Array;
+  /** XORs memory[p, p + n) with the little-endian key word; n must be a multiple of 64. */
   readonly xor: (pointer: number, length: number, keyWord: number) => void;
 }
 
@@ -121,7 +123,12 @@ export function simdMasker(): SimdMasker | null {
     const xor = wasm.exports.x as SimdMasker["xor"];
     // The memory never grows, so these views never detach.
     const bytes = new Uint8Array(memory.buffer);
-    instance = { memory: bytes, block: bytes.subarray(0, SIMD_BLOCK), xor };
+    instance = {
+      memory: bytes,
+      block: bytes.subarray(0, SIMD_BLOCK),
+      spare: bytes.subarray(SIMD_BLOCK, 2 * SIMD_BLOCK),
+      xor,
+    };
   } catch {
     instance = null;
   }

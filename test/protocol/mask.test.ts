@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
-import { mask, unmask, WORD_THRESHOLD } from "../../src/protocol/mask.js";
+import { mask, unmask, unmaskInto, WORD_THRESHOLD } from "../../src/protocol/mask.js";
 import { SIMD_BLOCK, SIMD_THRESHOLD, simdMasker } from "../../src/protocol/simd-mask.js";
 
 /** The specification's definition, byte by byte: octet i XOR key octet (i mod 4). */
@@ -171,6 +171,50 @@ test("RFC 6455 §5.3: SIMD unmask and mask equal the byte-wise definition around
         assert.ok(
           target.subarray(offset + length).every((b) => b === 0xc3),
           `mask guard: ${where}`,
+        );
+      }
+    }
+  }
+});
+
+test("RFC 6455 §5.3: unmaskInto() from the kernel's spare page (XOR in place) and from anywhere else", () => {
+  const simd = simdMasker();
+  assert.ok(simd !== null);
+  const key = KEYS[0]!;
+  const inSpare = Buffer.from(simd.spare.buffer, simd.spare.byteOffset, simd.spare.length);
+  const elsewhere = Buffer.alloc(SIMD_BLOCK);
+  for (const length of [
+    0,
+    1,
+    63,
+    SIMD_THRESHOLD - 1,
+    SIMD_THRESHOLD,
+    1000,
+    4097,
+    SIMD_BLOCK - 13,
+  ]) {
+    for (const start of [0, 1, 5, 13]) {
+      if (start + length > SIMD_BLOCK) continue;
+      for (const [name, scratch] of [
+        ["spare page", inSpare],
+        ["plain buffer", elsewhere],
+      ] as const) {
+        const where = `${name}, length ${length} at ${start}`;
+        const plain = randomBytes(length);
+        const source = scratch.subarray(start, start + length);
+        plain.copy(source);
+        // The kernel's scratch block is overwritten by other calls; the spare page must not be.
+        simd.block.fill(0x77);
+        const target = Buffer.alloc(length + 6, 0xc3);
+        unmaskInto(source, key, target, 3);
+        assert.ok(target.subarray(3, 3 + length).equals(naive(plain, key)), where);
+        assert.ok(
+          target.subarray(0, 3).every((b) => b === 0xc3),
+          `guard before: ${where}`,
+        );
+        assert.ok(
+          target.subarray(3 + length).every((b) => b === 0xc3),
+          `guard after: ${where}`,
         );
       }
     }

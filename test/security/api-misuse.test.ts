@@ -163,11 +163,12 @@ describe("1.1 no path sends un-initialised memory", SUITE, () => {
         // slab: only [regionStart, slabUsed) is ever written out, after being filled; masked frame:
         // header + every payload byte masked into it.
         "node/sender.ts": 3,
-        // header scratch: only bytes gathered so far are read, never handed out; tail: only
-        // tail[0, tailUsed) is kept; grown: only message[0, messageLength) is delivered; split
+        // header scratch: only bytes gathered so far are read, never handed out; tail and a lent
+        // chunk's growing tail: only tail[0, tailUsed) is kept (and the grown one starts with the
+        // old tail's used bytes); grown: only message[0, messageLength) is delivered; split
         // frame's body: exactly payloadLength bytes, delivered only once every piece has been
-        // copied or unmasked into it.
-        "protocol/frame-parser.ts": 4,
+        // copied or unmasked into it; copy of a lent payload: every byte unmasked or copied in.
+        "protocol/frame-parser.ts": 6,
         // header + masked payload fill the whole buffer.
         "protocol/frame-writer.ts": 1,
         // a request head gathered across reads: only the bytes copied in are searched, and only
