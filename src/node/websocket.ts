@@ -159,6 +159,11 @@ const DEFLATE_NEGOTIATED = 128;
  * it counts as sent once the kernel has it (`_onFinalCloseFlushed`) or the socket finished writing.
  */
 const CLOSE_AND_END_QUEUED = 1024;
+/**
+ * The first 'data' event has asked the socket to read into the shared buffer (shared-read.ts).
+ * Asked then, not on open, so a connection that never receives costs nothing for it.
+ */
+const SHARED_READ_ASKED = 2048;
 /** `binaryType`, as its index in BINARY_TYPES, in two bits; 0 is "nodebuffer". */
 const BINARY_SHIFT = 8;
 const BINARY_MASK = 3 << BINARY_SHIFT;
@@ -569,10 +574,7 @@ export class WebSocket extends EventEmitter {
     // turn it on), and isOpen() reads the peer's FIN as CLOSING, as an 'end' handler would.
     socket.allowHalfOpen = false;
     socket.on("close", socketOnClose);
-    // Handshake bytes (unshifted above) and anything else Node has buffered still come as 'data';
-    // new reads go into the shared buffer where the socket allows it (see shared-read.ts).
     socket.on("data", socketOnData);
-    readIntoSharedBuffer(socket, socketOnRead);
     if (!errorListening) socket.on("error", socketErrorListener);
     this._readyState = WebSocket.OPEN;
     shared.heartbeat?.add(this);
@@ -1129,6 +1131,12 @@ export class WebSocket extends EventEmitter {
    *   restarts reading when its stream machinery calls `read()`, and this stops it again)
    */
   _onData(chunk: Buffer, borrowed = false): boolean {
+    if ((this._flags & SHARED_READ_ASKED) === 0) {
+      // Reads after this one go into the shared buffer where the socket allows it; this chunk
+      // (and anything else Node has buffered, such as unshifted handshake bytes) came as 'data'.
+      this._flags |= SHARED_READ_ASKED;
+      if (this._socket !== null) readIntoSharedBuffer(this._socket, socketOnRead);
+    }
     const heartbeat = this._settings.heartbeat;
     if (heartbeat !== null) this.heartbeatSeen = heartbeat.tick;
     let parser = this._parser;

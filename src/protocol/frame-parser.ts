@@ -185,6 +185,12 @@ export class FrameParser {
    */
   push(chunk: Buffer, borrowed = false): void {
     if (this.state === State.Done || chunk.length === 0) return;
+    if (borrowed && this.startsWithWholeFrame(chunk)) {
+      // Small frames, each whole in this chunk: one copy of the chunk costs less than a copy
+      // (and an allocation) per frame, and their payloads can then be views of it again.
+      chunk = Buffer.from(chunk);
+      borrowed = false;
+    }
     // Anything still unparsed (the current chunk or queued ones) goes first. A lent chunk pushed
     // from inside an event handler is queued too: the loop would read it after this call returns.
     if (
@@ -213,6 +219,17 @@ export class FrameParser {
         }
       }
     }
+  }
+
+  /** True when `chunk` begins with a frame header, and that whole frame is in `chunk`. */
+  private startsWithWholeFrame(chunk: Buffer): boolean {
+    if (this.state !== State.Header || this.headerHave !== 0 || chunk.length < 2) return false;
+    const size = headerSize(chunk[1]!);
+    if (chunk.length < size) return false;
+    let length = chunk[1]! & 0x7f;
+    if (length === 126) length = chunk.readUInt16BE(2);
+    else if (length === 127) return false; // 64 KiB or more: never a small frame
+    return size + length <= chunk.length;
   }
 
   /** Stops emitting events after the current one; input keeps queueing. */

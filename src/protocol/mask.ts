@@ -108,7 +108,11 @@ export function unmaskInto(
 ): void {
   const simd = source.length >= SIMD_THRESHOLD ? simdMasker() : null;
   if (simd !== null && source.buffer === simd.memory.buffer) {
-    unmask(source, key);
+    // Already in the kernel's memory: XOR where it lies (whole 64-byte turns), then copy once.
+    const length = source.length;
+    const whole = length & ~63;
+    simd.xor(source.byteOffset, whole, keyWordLE(key, 0));
+    for (let i = whole; i < length; i++) source[i]! ^= key[i & 3]!;
     target.set(source, offset);
     return;
   }
@@ -137,13 +141,6 @@ function simdXor(source: Uint8Array, key: Uint8Array, target: Uint8Array, offset
   const length = source.length;
   const keyWord = keyWordLE(key, 0);
   let done = 0;
-  if (source === target && offset === 0 && source.buffer === memory.buffer) {
-    // Already in the kernel's memory (the shared read buffer): XOR in place, nothing to copy.
-    done = length & ~63;
-    xor(source.byteOffset, done, keyWord);
-    for (; done < length; done++) target[done]! ^= key[done & 3]!;
-    return true;
-  }
   while (length - done >= 64) {
     // Blocks are multiples of 64 bytes, so the key phase is the same at every block start.
     const size = Math.min(length - done, SIMD_BLOCK) & ~63;

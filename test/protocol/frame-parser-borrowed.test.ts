@@ -67,7 +67,9 @@ function makeParser(options: Partial<FrameParserOptions> = {}): {
 
 /** Scratch buffers as the adapter has them: the SIMD kernel's spare page, and a plain buffer. */
 function scratches(): { name: string; buffer: Buffer }[] {
-  const list = [{ name: "plain scratch", buffer: Buffer.alloc(64 * 1024) }];
+  const list: { name: string; buffer: Buffer }[] = [
+    { name: "plain scratch", buffer: Buffer.alloc(64 * 1024) },
+  ];
   const spare = simdMasker()?.spare;
   if (spare !== undefined) {
     list.push({
@@ -151,24 +153,26 @@ for (const isServer of [true, false]) {
 }
 
 test("lent chunks: a pause inside a handler keeps the rest of the chunk, intact, for resume()", () => {
-  const [{ buffer }] = scratches();
+  const buffer = scratches()[0]!.buffer;
   const bytes = stream(true);
   const expected = reference(bytes);
   const { parser, keeper } = makeParser();
-  // Pause after every message, resume only after the scratch was overwritten.
+  // Pause after every message, resume only after the scratch was overwritten. Every chunk starts
+  // inside a frame (see the next test), so none is copied before parsing.
   keeper.hook = (event) => {
     if (event.type === "message") parser.pause();
   };
-  lend(parser, buffer!, bytes, 64 * 1024);
+  lend(parser, buffer, bytes.subarray(0, 1), 1);
+  lend(parser, buffer, bytes.subarray(1), 3001);
   for (let turns = 0; turns < 100 && keeper.events.length < expected.length; turns++) {
-    buffer!.fill(0xdd);
+    buffer.fill(0xdd);
     parser.resume();
   }
   assert.deepEqual(keeper.events, expected);
 });
 
 test("lent chunks: a handler that throws leaves the rest of the chunk to a microtask, intact", async () => {
-  const [{ buffer }] = scratches();
+  const buffer = scratches()[0]!.buffer;
   const bytes = Buffer.concat([
     f(true, { opcode: Opcode.TEXT, payload: "first" }),
     f(true, { opcode: Opcode.TEXT, payload: "second" }),
@@ -179,15 +183,19 @@ test("lent chunks: a handler that throws leaves the rest of the chunk to a micro
   keeper.hook = (event) => {
     if (event.data.toString() === "first") throw new Error("handler failed");
   };
-  bytes.copy(buffer!);
-  assert.throws(() => parser.push(buffer!.subarray(0, bytes.length), true), /handler failed/);
-  buffer!.fill(0xee);
+  // The first frame's header comes alone, so the chunk that throws starts inside a frame (a chunk
+  // that starts with whole frames is copied before parsing; this one is parsed where it lies).
+  lend(parser, buffer, bytes.subarray(0, 1), 1);
+  const rest = bytes.subarray(1);
+  rest.copy(buffer);
+  assert.throws(() => parser.push(buffer.subarray(0, rest.length), true), /handler failed/);
+  buffer.fill(0xee);
   await new Promise((resolve) => setImmediate(resolve));
   assert.deepEqual(keeper.events, expected);
 });
 
 test("lent chunks: a compressed payload handed to the inflater is the parser's own copy", async () => {
-  const [{ buffer }] = scratches();
+  const buffer = scratches()[0]!.buffer;
   const seen: Buffer[] = [];
   // An inflater that answers later, as zlib does, with the bytes it was given.
   const inflater: MessageInflater = {
@@ -202,9 +210,9 @@ test("lent chunks: a compressed payload handed to the inflater is the parser's o
     f(true, { opcode: Opcode.TEXT, payload: "after" }),
   ]);
   const { parser, keeper } = makeParser({ inflater });
-  bytes.copy(buffer!);
-  parser.push(buffer!.subarray(0, bytes.length), true);
-  buffer!.fill(0xee);
+  bytes.copy(buffer);
+  parser.push(buffer.subarray(0, bytes.length), true);
+  buffer.fill(0xee);
   for (let turns = 0; turns < 20 && keeper.events.length < 2; turns++) {
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -216,7 +224,7 @@ test("lent chunks: a compressed payload handed to the inflater is the parser's o
 });
 
 test("lent chunks: kept bytes stay within 4× what arrived, and the announced length", () => {
-  const [{ buffer }] = scratches();
+  const buffer = scratches()[0]!.buffer;
   // A peer announces 8 MiB and trickles it: what the parser holds for it follows what arrived.
   const length = 8 * 1024 * 1024;
   const header = f(true, { opcode: Opcode.BINARY, payload: Buffer.alloc(0) }).subarray(0, 2);
@@ -230,12 +238,31 @@ test("lent chunks: kept bytes stay within 4× what arrived, and the announced le
   const state = parser as unknown as { tail: Buffer | null; pieces: Buffer[] | null };
   const held = (): number =>
     (state.tail?.length ?? 0) + (state.pieces ?? []).reduce((sum, piece) => sum + piece.length, 0);
-  lend(parser, buffer!, head, head.length);
+  lend(parser, buffer, head, head.length);
   let arrived = 0;
   for (const size of [1, 10, 1000, 5000, 60_000, 65_536, 65_536, 65_536]) {
-    lend(parser, buffer!, Buffer.alloc(size, 0x11), size);
+    lend(parser, buffer, Buffer.alloc(size, 0x11), size);
     arrived += size;
     assert.ok(held() <= Math.max(16 * 1024, 4 * arrived), `${held()} held for ${arrived} arrived`);
     assert.ok(held() <= length / 4);
   }
+});
+
+test("lent chunks: one that starts with a whole frame is copied once, its frames views of the copy", () => {
+  const buffer = scratches()[0]!.buffer;
+  const bytes = Buffer.concat(
+    ["one", "two", "three"].map((text) => f(true, { opcode: Opcode.TEXT, payload: text })),
+  );
+  const { parser, keeper } = makeParser();
+  lend(parser, buffer, bytes, bytes.length);
+  assert.deepEqual(
+    keeper.events.map((event) => event.data.toString()),
+    ["one", "two", "three"],
+  );
+  const backing = keeper.events.map((event) => event.data.buffer);
+  assert.ok(
+    backing.every((memory) => memory === backing[0]),
+    "one copy for the chunk",
+  );
+  assert.notEqual(backing[0], buffer.buffer, "not the lent buffer");
 });
