@@ -8,13 +8,15 @@
  *
  * Speed: every frame of a received chunk is parsed in one pass, and a frame that arrives whole in
  * one chunk is delivered as a view of that chunk, unmasked in place: no copy, no allocation beyond
- * the view. A chunk pushed as borrowed (the Node adapter's shared read buffer, overwritten by the
- * next read) is the exception: what is delivered or kept of it is copied, unmasked on the way, and
- * the caller saves an allocation per read instead. Otherwise only frames split across chunks, and
- * fragmented messages, are copied: a split frame
+ * the view. Only frames split across chunks, and fragmented messages, are copied: a split frame
  * into one buffer of its exact size, reserved once part of it has arrived (BODY_RESERVE_RATIO), a
  * fragmented message into a buffer that grows geometrically. Memory stays proportional to bytes
  * received, never to the number of pieces they came in (ws 8.21 "tiny fragments" advisory).
+ *
+ * A chunk pushed as borrowed (the Node adapter's shared read buffer, overwritten by the next read)
+ * is never referenced after `push` returns: one that starts with a whole frame is copied once and
+ * parsed as above; otherwise (the middle of a large frame) each piece is copied, unmasked on the
+ * way, into the frame's buffer, and the caller has saved an allocation per read.
  */
 import { constants as bufferConstants } from "node:buffer";
 import { decodeClosePayload } from "./close.js";
@@ -186,8 +188,8 @@ export class FrameParser {
   push(chunk: Buffer, borrowed = false): void {
     if (this.state === State.Done || chunk.length === 0) return;
     if (borrowed && this.startsWithWholeFrame(chunk)) {
-      // Small frames, each whole in this chunk: one copy of the chunk costs less than a copy
-      // (and an allocation) per frame, and their payloads can then be views of it again.
+      // It starts with a whole frame (small frames, usually several): one copy of the chunk costs
+      // less than a copy and an allocation per frame, and payloads can be views of it again.
       chunk = Buffer.from(chunk);
       borrowed = false;
     }
@@ -549,8 +551,8 @@ export class FrameParser {
   }
 
   /**
-   * A copy of a payload in a lent chunk, unmasked on the way (so the frame counts as unmasked from
-   * here on): the copy costs about what the view it replaces did, and the unmask pass is shared.
+   * A copy of a payload whole in a lent chunk (one that started inside an earlier frame), unmasked
+   * on the way, so the frame counts as unmasked from here on.
    */
   private ownedCopy(payload: Buffer): Buffer {
     const copy = Buffer.allocUnsafe(payload.length);
