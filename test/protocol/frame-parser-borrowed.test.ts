@@ -223,9 +223,9 @@ test("lent chunks: a compressed payload handed to the inflater is the parser's o
   );
 });
 
-test("lent chunks: kept bytes stay within 4× what arrived, and the announced length", () => {
+test("lent chunks: what the parser allocates for a frame stays within 4× what arrived, plus 16 KiB", () => {
   const buffer = scratches()[0]!.buffer;
-  // A peer announces 8 MiB and trickles it: what the parser holds for it follows what arrived.
+  // A peer announces 8 MiB and trickles it: the parser's allocations follow what arrived.
   const length = 8 * 1024 * 1024;
   const header = f(true, { opcode: Opcode.BINARY, payload: Buffer.alloc(0) }).subarray(0, 2);
   header[1] = 0x80 | 127;
@@ -235,16 +235,27 @@ test("lent chunks: kept bytes stay within 4× what arrived, and the announced le
     KEY,
   ]);
   const { parser } = makeParser();
-  const state = parser as unknown as { tail: Buffer | null; pieces: Buffer[] | null };
-  const held = (): number =>
-    (state.tail?.length ?? 0) + (state.pieces ?? []).reduce((sum, piece) => sum + piece.length, 0);
-  lend(parser, buffer, head, head.length);
-  let arrived = 0;
-  for (const size of [1, 10, 1000, 5000, 60_000, 65_536, 65_536, 65_536]) {
-    lend(parser, buffer, Buffer.alloc(size, 0x11), size);
-    arrived += size;
-    assert.ok(held() <= Math.max(16 * 1024, 4 * arrived), `${held()} held for ${arrived} arrived`);
-    assert.ok(held() <= length / 4);
+  let allocated = 0;
+  const allocUnsafe = Buffer.allocUnsafe;
+  Buffer.allocUnsafe = (size: number) => {
+    allocated += size;
+    return allocUnsafe(size);
+  };
+  try {
+    lend(parser, buffer, head, head.length);
+    let arrived = 0;
+    for (const size of [1, 10, 1000, 5000, 60_000, 65_536, 65_536, 65_536]) {
+      const piece = Buffer.alloc(size, 0x11);
+      lend(parser, buffer, piece, size);
+      arrived += size;
+      assert.ok(
+        allocated <= 4 * arrived + 16 * 1024,
+        `${allocated} bytes allocated for ${arrived} arrived`,
+      );
+      assert.ok(allocated <= length / 4 + 16 * 1024);
+    }
+  } finally {
+    Buffer.allocUnsafe = allocUnsafe;
   }
 });
 
@@ -265,4 +276,34 @@ test("lent chunks: one that starts with a whole frame is copied once, its frames
     "one copy for the chunk",
   );
   assert.notEqual(backing[0], buffer.buffer, "not the lent buffer");
+});
+
+test("lent chunks: a large frame's staging tail serves the next large frame, of any connection", () => {
+  const buffer = scratches()[0]!.buffer;
+  const payloads = [0, 1, 2].map((seed) => patterned(1 << 20, seed));
+  const frames = payloads.map((payload) => f(true, { opcode: Opcode.BINARY, payload }));
+  type Staging = { tail: Buffer | null };
+  const first = makeParser();
+  const second = makeParser();
+  const read = 64 * 1024;
+  // Frame 1 on the first connection, in 64 KiB reads: its tail once three reads are staged.
+  lend(first.parser, buffer, frames[0]!.subarray(0, 3 * read), read);
+  const tail = (first.parser as unknown as Staging).tail;
+  assert.ok(tail !== null && tail.length <= (1 << 20) / 4);
+  lend(first.parser, buffer, frames[0]!.subarray(3 * read), read);
+  // Frame 2 on another connection, frame 3 on the first again: the same tail each time.
+  lend(second.parser, buffer, frames[1]!.subarray(0, read), read);
+  assert.equal((second.parser as unknown as Staging).tail, tail, "handed to the next frame");
+  lend(second.parser, buffer, frames[1]!.subarray(read), read);
+  lend(first.parser, buffer, frames[2]!.subarray(0, read), read);
+  assert.equal((first.parser as unknown as Staging).tail, tail, "and back");
+  lend(first.parser, buffer, frames[2]!.subarray(read), read);
+  assert.deepEqual(
+    first.keeper.events.map((event) => event.data),
+    [payloads[0], payloads[2]],
+  );
+  assert.deepEqual(
+    second.keeper.events.map((event) => event.data),
+    [payloads[1]],
+  );
 });
