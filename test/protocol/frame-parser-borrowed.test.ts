@@ -8,16 +8,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ProtocolError } from "../../src/protocol/errors.js";
-import {
-  DEFAULT_MAX_FRAGMENTS,
+import type {
   FrameParser,
-  type FrameParserEvents,
-  type FrameParserOptions,
+  FrameParserEvents,
+  FrameParserOptions,
 } from "../../src/protocol/frame-parser.js";
 import { Opcode } from "../../src/protocol/opcodes.js";
 import { simdMasker } from "../../src/protocol/simd-mask.js";
 import type { MessageInflater } from "../../src/protocol/types.js";
 import { closePayload, type FrameSpec, forgeFrame } from "../helpers/frame-forger.js";
+import { parserFor } from "../helpers/parser.js";
 
 type Event = { type: string; data: Buffer; isBinary?: boolean; code?: number | string };
 
@@ -51,17 +51,7 @@ function makeParser(options: Partial<FrameParserOptions> = {}): {
   keeper: Keeper;
 } {
   const keeper = new Keeper();
-  const parser = new FrameParser(
-    {
-      isServer: true,
-      maxPayload: 0,
-      maxFragments: DEFAULT_MAX_FRAGMENTS,
-      skipUTF8Validation: false,
-      inflater: null,
-      ...options,
-    },
-    keeper,
-  );
+  const parser = parserFor(keeper, options);
   return { parser, keeper };
 }
 

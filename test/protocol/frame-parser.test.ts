@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ErrorCodes, ProtocolError } from "../../src/protocol/errors.js";
 import {
-  DEFAULT_MAX_FRAGMENTS,
   FrameParser,
   type FrameParserEvents,
   type FrameParserOptions,
@@ -18,6 +17,7 @@ import {
 import { Opcode } from "../../src/protocol/opcodes.js";
 import type { MessageInflater } from "../../src/protocol/types.js";
 import { closePayload, type FrameSpec, forgeFrame } from "../helpers/frame-forger.js";
+import { parserFor } from "../helpers/parser.js";
 
 // ── recording harness ───────────────────────────────────────────────────────────────────────────
 
@@ -62,17 +62,7 @@ function makeParser(options: Partial<FrameParserOptions> = {}): {
   rec: Recorder;
 } {
   const rec = new Recorder();
-  const parser = new FrameParser(
-    {
-      isServer: true,
-      maxPayload: 0,
-      maxFragments: DEFAULT_MAX_FRAGMENTS,
-      skipUTF8Validation: false,
-      inflater: null,
-      ...options,
-    },
-    rec,
-  );
+  const parser = parserFor(rec, options);
   return { parser, rec };
 }
 
