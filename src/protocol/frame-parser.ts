@@ -75,7 +75,8 @@ const TAIL_SIZE = 16 * 1024;
  * it as it arrives. Why: the piece was just written by the kernel and is still in cache, where a
  * join at the end reads every piece back from memory (1 MiB frames in 64 KiB reads: about 1.5×
  * the frames per second). The ratio bounds what a peer can make the parser reserve: 4× the bytes
- * it has sent (at least TAIL_SIZE), never beyond the announced length, itself at most `maxPayload`.
+ * it has sent plus at most TAIL_SIZE, never beyond the announced length, itself at most
+ * `maxPayload`.
  */
 const BODY_RESERVE_RATIO = 4;
 /** The largest Buffer this Node.js can allocate: no longer message could ever be delivered. */
