@@ -25,7 +25,7 @@ import type { Duplex } from "node:stream";
 import { simdMasker } from "../protocol/simd-mask.js";
 
 /** Bytes per read: Node's own read size, so reads are as large as before. */
-export const SHARED_READ_SIZE = 64 * 1024;
+const SHARED_READ_SIZE = 64 * 1024;
 
 /**
  * What Node calls with each read: the byte count and the shared buffer (bytes [0, nread)).
@@ -72,7 +72,7 @@ function findSymbols(socket: object): OnreadSymbols | null {
 }
 
 /** The one read buffer: the SIMD kernel's spare page when there is one, else a plain buffer. */
-export function sharedReadBuffer(): Buffer {
+function sharedReadBuffer(): Buffer {
   if (sharedBuffer !== null) return sharedBuffer;
   const spare = simdMasker()?.spare;
   sharedBuffer =

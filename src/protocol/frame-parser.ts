@@ -147,8 +147,6 @@ export class FrameParser {
   private pieces: Buffer[] | null = null;
   private tail: Buffer | null = null;
   private tailUsed = 0;
-  /** `tail` is a staging tail (stagePiece): free again once the body is reserved. */
-  private tailStaged = false;
   /** The split payload's own buffer, at its exact size, once reserved. */
   private body: Buffer | null = null;
   /** Bytes of the split payload received so far (kept in pieces and tail, or in body). */
@@ -271,7 +269,6 @@ export class FrameParser {
     this.queue = null;
     this.pieces = null;
     this.tail = null;
-    this.tailStaged = false;
     this.body = null;
     this.message = null;
     this.inflated = null;
@@ -624,7 +621,6 @@ export class FrameParser {
       }
       if (tail !== null) tail.copy(grown, 0, 0, used);
       this.tail = tail = grown;
-      this.tailStaged = true;
     }
     piece.copy(tail, used);
     this.tailUsed = used + piece.length;
@@ -643,8 +639,7 @@ export class FrameParser {
    * @param unmaskNow - the kept pieces are still masked: unmask them on the way
    */
   private reserveBody(unmaskNow: boolean): Buffer {
-    const staged = this.tailStaged ? this.tail : null;
-    this.tailStaged = false;
+    const tail = this.tail;
     this.flushTail();
     const body = (this.body = Buffer.allocUnsafe(this.payloadLength));
     const pieces = this.pieces;
@@ -656,9 +651,10 @@ export class FrameParser {
       }
       pieces.length = 0;
     }
-    // Everything staged is in the body now: the staging tail can serve the next large frame.
-    if (staged !== null && staged.length <= SPARE_STAGING_MAX) {
-      if (spareStaging === null || spareStaging.length < staged.length) spareStaging = staged;
+    // Everything kept is in the body now: the tail can serve the next large frame (a larger
+    // spare is kept; an ordinary tail, at most TAIL_SIZE, rarely is).
+    if (tail !== null && tail.length <= SPARE_STAGING_MAX) {
+      if (spareStaging === null || spareStaging.length < tail.length) spareStaging = tail;
     }
     return body;
   }
